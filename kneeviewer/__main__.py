@@ -1,0 +1,7 @@
+"""Allow ``python -m kneeviewer``."""
+
+import sys
+
+from kneeviewer.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,110 @@
+"""Entry point of the ``kneeviewer`` command.
+
+Each command group lives in its own module with a ``register(subparsers)``
+function that adds its parser and sets ``func``. Commands that are not
+installed yet (a module missing) are skipped so that the rest still works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from kneeviewer import __version__
+from kneeviewer.errors import Cancelled, KneeViewerError
+
+log = logging.getLogger("kneeviewer")
+
+#: Modules under kneeviewer.cli that register commands, in help order.
+COMMAND_MODULES = (
+    "run",
+    "t2",
+    "phantom",
+    "render",
+    "gui",
+    "cohort",
+    "learning",
+    "stats",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every available command."""
+    parser = argparse.ArgumentParser(
+        prog="kneeviewer",
+        description="Knee MRI biomarkers on bone surfaces, chronic-pain models and cohort statistics. "
+        "Without a command, opens the desktop viewer.",
+    )
+    parser.add_argument("--version", action="version", version=f"kneeviewer {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    parser.add_argument("--log-file", type=Path, default=None, help="also write the log to this file")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"kneeviewer.cli.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"kneeviewer.cli.{name}":
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def configure_logging(verbose: bool, log_file: Path | None) -> None:
+    """Send kneeviewer's log to stderr (warnings, or everything with -v) and optionally to a file."""
+    root = logging.getLogger("kneeviewer")
+    root.setLevel(logging.DEBUG)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root.addHandler(console)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``kneeviewer`` command line and return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.log_file)
+    func = getattr(args, "func", None)
+    if func is None:
+        gui = getattr(args, "_default_gui", None)
+        if gui is None:
+            try:
+                from kneeviewer.cli.gui import open_default_window
+            except ImportError:
+                parser.print_help()
+                return 0
+            gui = open_default_window
+        return int(gui(args) or 0)
+    try:
+        return int(func(args) or 0)
+    except Cancelled as error:
+        print(f"kneeviewer: {error}", file=sys.stderr)
+        return 130
+    except KneeViewerError as error:
+        print(f"kneeviewer: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kneeviewer: interrupted; finished stages are kept on disk.", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("kneeviewer: error: out of memory. Lower --target-vertices or close other programs.", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - last resort so that users never see a traceback
+        log.debug("Unexpected error", exc_info=True)
+        hint = f" The full traceback is in {args.log_file}." if args.log_file else " Run again with -v --log-file FILE for details."
+        print(f"kneeviewer: internal error: {type(error).__name__}: {error}.{hint}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
