@@ -21,6 +21,7 @@ log = logging.getLogger("kneeviewer")
 #: Modules under kneeviewer.cli that register commands, in help order.
 COMMAND_MODULES = (
     "run",
+    "batch",
     "t2",
     "phantom",
     "render",

@@ -77,18 +77,15 @@ def load_knee(inputs: KneeInputs) -> LoadedKnee:
         If a file is missing or invalid, the label map lacks a structure of
         the schema, or the DESS image is on another grid.
     """
+    _check_paths_exist(inputs)
     schema = read_schema(inputs.schema) if inputs.schema is not None else default_schema()
     labels = read_label_map(inputs.labels, schema)
     dess = None
     if inputs.dess is not None:
-        if not inputs.dess.exists():
-            raise InputError(f"DESS image not found: {inputs.dess}. Check the path given with --dess.")
         dess = _read_dess(inputs.dess)
         _check_same_grid(labels.geometry, dess.geometry, str(inputs.dess))
     msme = None
     if inputs.msme is not None:
-        if not inputs.msme.is_dir():
-            raise InputError(f"MSME folder not found: {inputs.msme}. Pass the folder of the multi-echo DICOM series with --msme.")
         from kneeviewer.io.dicom import read_multi_echo
 
         msme = read_multi_echo(inputs.msme, inputs.msme_series)
@@ -100,6 +97,18 @@ def load_knee(inputs: KneeInputs) -> LoadedKnee:
         dess = to_right_convention(dess, side) if dess is not None else None
         msme = to_right_convention(msme, side) if msme is not None else None
     return LoadedKnee(labels=labels, schema=schema, side=side, side_source=side_source, dess=dess, msme=msme)
+
+
+def _check_paths_exist(inputs: KneeInputs) -> None:
+    """Fail early, before any long read, when a given path does not exist."""
+    if not inputs.labels.is_file():
+        raise InputError(f"Image file not found: {inputs.labels}. Check the path given with --labels.")
+    if inputs.dess is not None and not inputs.dess.exists():
+        raise InputError(f"DESS image not found: {inputs.dess}. Check the path given with --dess.")
+    if inputs.msme is not None and not inputs.msme.is_dir():
+        raise InputError(f"MSME folder not found: {inputs.msme}. Pass the folder of the multi-echo DICOM series with --msme.")
+    if inputs.schema is not None and not inputs.schema.is_file():
+        raise InputError(f"Label schema file not found: {inputs.schema}. Check the path given with --schema.")
 
 
 def _decide_side(option: str | None, msme: MultiEchoVolume | None) -> tuple[str, str]:

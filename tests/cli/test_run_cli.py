@@ -1,0 +1,98 @@
+"""``kneeviewer run`` and ``kneeviewer batch``: bad input gives one clear line and status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kneeviewer.cli.main import main
+from kneeviewer.io.volume import Geometry, Volume, write_volume
+
+
+def _label_map(tmp_path, values: dict[int, tuple[slice, slice, slice]], name="labels.nrrd"):
+    data = np.zeros((40, 40, 20), dtype=np.uint8)
+    for value, box in values.items():
+        data[box] = value
+    path = tmp_path / name
+    write_volume(Volume(data, Geometry(data.shape, (0.5, 0.5, 1.0), (0, 0, 0))), path)
+    return path
+
+
+def test_empty_label_map_is_rejected(tmp_path, capsys):
+    path = _label_map(tmp_path, {})
+    status = main(["run", "--labels", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert "is empty (only background)" in error
+    assert str(path) in error
+
+
+def test_label_map_missing_a_bone_is_rejected(tmp_path, capsys):
+    box = (slice(5, 10), slice(5, 10), slice(5, 10))
+    other = (slice(20, 25), slice(5, 10), slice(5, 10))
+    path = _label_map(tmp_path, {5: box, 6: other})
+    status = main(["run", "--labels", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert "has no voxels of patella" in error
+    assert "--schema" in error
+
+
+def test_missing_label_file_is_named(tmp_path, capsys):
+    missing = tmp_path / "absent.nrrd"
+    status = main(["run", "--labels", str(missing), "--out", str(tmp_path / "out"), "--quiet"])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert f"Image file not found: {missing}" in error
+
+
+def test_missing_msme_folder_is_named(tmp_path, capsys):
+    labels = _label_map(tmp_path, {1: (slice(5, 8),) * 3})
+    status = main(["run", "--labels", str(labels), "--msme", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--quiet"])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert "nowhere" in error
+
+
+def test_invalid_schema_is_named(tmp_path, capsys):
+    labels = _label_map(tmp_path, {1: (slice(5, 8),) * 3})
+    schema = tmp_path / "schema.toml"
+    schema.write_text("[structures]\nfemur = [5]\n")
+    status = main(["run", "--labels", str(labels), "--schema", str(schema), "--out", str(tmp_path / "o"), "--quiet"])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert "lacks the required structures" in error
+    assert str(schema) in error
+
+
+def test_error_is_one_line_in_a_real_process(tmp_path):
+    path = _label_map(tmp_path, {})
+    completed = subprocess.run(
+        [sys.executable, "-m", "kneeviewer", "run", "--labels", str(path), "--out", str(tmp_path / "out"), "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 2
+    lines = [line for line in completed.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith("kneeviewer: error:")
+    assert "Traceback" not in completed.stderr
+
+
+def test_batch_table_without_labels_column(tmp_path, capsys):
+    table = tmp_path / "knees.csv"
+    table.write_text("knee_id,msme\na,x\n")
+    status = main(["batch", "--table", str(table), "--out", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert "lacks the column(s) labels" in error
+
+
+@pytest.mark.parametrize("option", [["--target-vertices", "10"], ["--radius-mm", "0"]])
+def test_invalid_numbers_are_rejected(tmp_path, capsys, option):
+    path = _label_map(tmp_path, {})
+    status = main(["run", "--labels", str(path), "--out", str(tmp_path / "out"), "--quiet", *option])
+    assert status == 2
+    assert option[0] in capsys.readouterr().err

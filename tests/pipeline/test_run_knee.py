@@ -1,0 +1,137 @@
+"""The per-knee pipeline on the phantom knee, against its ground truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import pyvista as pv
+
+from kneeviewer.errors import Cancelled
+from kneeviewer.pipeline import STAGES, PipelineParams, load_results, run_knee
+
+BONES = ("femur", "tibia", "patella")
+
+
+def test_results_folder_has_contract_files(phantom_run):
+    out_dir = phantom_run["out_dir"]
+    for name in ("femur.vtp", "tibia.vtp", "patella.vtp", "spherical_maps.npz", "summary.json", "thickness.png"):
+        assert (out_dir / name).is_file(), name
+
+
+def test_meshes_carry_every_array(phantom_run):
+    for bone in BONES:
+        mesh = pv.read(phantom_run["out_dir"] / f"{bone}.vtp")
+        for name in ("thickness_mm", "bone_shape_mm", "t2_ms", "t2_deep_ms", "t2_superficial_ms"):
+            assert name in mesh.point_data, f"{bone} lacks {name}"
+        thickness = np.asarray(mesh.point_data["thickness_mm"])
+        assert np.isnan(thickness).any(), f"{bone}: vertices without cartilage must be NaN"
+        assert np.nanmin(thickness) > 0, f"{bone}: a thickness of 0 must never stand for 'no value'"
+
+
+def test_spherical_maps_are_224_float32(phantom_run):
+    with np.load(phantom_run["out_dir"] / "spherical_maps.npz") as maps:
+        for bone in BONES:
+            for name in ("thickness_mm", "bone_shape_mm", "t2_ms", "t2_deep_ms", "t2_superficial_ms"):
+                image = maps[f"{bone}/{name}"]
+                assert image.shape == (224, 224)
+                assert image.dtype == np.float32
+        assert np.isnan(maps["femur/thickness_mm"]).any()
+        assert np.isfinite(maps["femur/bone_shape_mm"]).mean() > 0.5
+
+
+def test_summary_records_means_counts_and_parameters(phantom_run):
+    summary = json.loads((phantom_run["out_dir"] / "summary.json").read_text())
+    assert summary["software"]["version"]
+    assert summary["parameters"]["projection_radius_mm"] == pytest.approx(0.729)
+    assert summary["side"] == "right"
+    for bone in BONES:
+        figures = summary["bones"][bone]
+        assert figures["mean_thickness_mm"] > 0
+        assert figures["n_vertices"] > 1000
+        assert figures["nan_counts"]["thickness_mm"] >= 0
+        assert figures["compartments"]["medial"]["mean_thickness_mm"] is not None
+        assert figures["compartments"]["lateral"]["mean_thickness_mm"] is not None
+        assert figures["t2_fit_counts"]["fitted"] > 0
+    assert summary["inputs"]["labels"].endswith("labels.nrrd")
+
+
+def _truth_at(phantom_run, bone: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Measured and true values of ``name`` at the pipeline's vertices of ``bone``."""
+    mesh = pv.read(phantom_run["out_dir"] / f"{bone}.vtp")
+    knee = phantom_run["knee"]
+    points = np.asarray(mesh.points)
+    if name == "thickness_mm":
+        truth = knee.true_thickness_mm(points, bone)
+    else:
+        layer = {"t2_ms": "total", "t2_deep_ms": "deep", "t2_superficial_ms": "superficial"}[name]
+        truth = knee.true_t2_ms(points, bone, layer=layer)
+    return np.asarray(mesh.point_data[name], dtype=float), np.asarray(truth, dtype=float)
+
+
+@pytest.mark.parametrize("bone", BONES)
+def test_thickness_matches_truth(phantom_run, bone):
+    # Tolerance: mean absolute error at most 0.1 mm over vertices where both
+    # the pipeline and the truth have cartilage.
+    measured, truth = _truth_at(phantom_run, bone, "thickness_mm")
+    both = np.isfinite(measured) & np.isfinite(truth)
+    assert both.sum() > 200
+    error = np.abs(measured[both] - truth[both])
+    assert error.mean() <= 0.1, f"{bone}: mean absolute thickness error {error.mean():.3f} mm"
+
+
+@pytest.mark.parametrize("name", ["t2_ms", "t2_deep_ms", "t2_superficial_ms"])
+def test_t2_matches_truth(phantom_run, name):
+    # Tolerance: median absolute error at most 1 ms at SNR 50, over femoral vertices with values.
+    measured, truth = _truth_at(phantom_run, "femur", name)
+    both = np.isfinite(measured) & np.isfinite(truth)
+    assert both.sum() > 200
+    error = np.abs(measured[both] - truth[both])
+    assert np.median(error) <= 1.0, f"{name}: median absolute T2 error {np.median(error):.2f} ms"
+
+
+def test_deep_t2_is_shorter_than_superficial(phantom_run):
+    mesh = pv.read(phantom_run["out_dir"] / "femur.vtp")
+    deep = np.nanmedian(mesh.point_data["t2_deep_ms"])
+    superficial = np.nanmedian(mesh.point_data["t2_superficial_ms"])
+    assert deep < superficial
+
+
+def test_spherical_round_trip_keeps_mean_thickness(phantom_run):
+    summary = json.loads((phantom_run["out_dir"] / "summary.json").read_text())
+    for bone in BONES:
+        check = summary["bones"][bone]["spherical_round_trip"]["thickness_mm"]
+        assert abs(check["difference"]) < 0.1, f"{bone}: {check}"
+
+
+def test_rerun_reuses_every_stage(phantom_run, tmp_path):
+    results = run_knee(phantom_run["inputs"], phantom_run["out_dir"], PipelineParams(target_vertices=12000, render=False))
+    assert set(results.summary["stages_reused"]) == set(STAGES) - {"summary"}
+    assert results.summary["stage_seconds"] == {}
+
+
+def test_load_results_reads_folder(phantom_run):
+    results = load_results(phantom_run["out_dir"])
+    assert set(results.meshes) == set(BONES)
+    assert "femur/thickness_mm" in results.spherical_maps
+    assert results.volumes["t2_ms"].is_file()
+
+
+def test_cancel_keeps_finished_stages(phantom_run, tmp_path):
+    seen: list[str] = []
+
+    def progress(stage, fraction, message):
+        seen.append(stage)
+
+    def should_cancel():
+        # Stop once the thickness stage has reported that it finished.
+        return "t2" in seen or "surfaces" in seen
+
+    out_dir = tmp_path / "cancelled"
+    with pytest.raises(Cancelled):
+        run_knee(phantom_run["inputs"], out_dir, PipelineParams(target_vertices=3000, render=False),
+                 progress=progress, should_cancel=should_cancel)
+    assert (out_dir / "stages" / "thickness" / "manifest.json").is_file()
+    assert not (out_dir / "summary.json").exists()
+    assert not any(p.name.startswith(".") for p in (out_dir / "stages").iterdir()), "partial stage left behind"
