@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.ranges: dict[str, tuple[float, float]] = {}
         self.locked_ranges: dict[str, tuple[float, float]] = self._read_locked_ranges()
         self._picking_from_slice = False
+        self._closed = False
 
         self.bone_view = BoneView(self)
         self.slice_view = SliceView(self)
@@ -106,6 +107,9 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([800, 560])
+        splitter.setCollapsible(0, False)
+        self.bone_view.setMinimumSize(320, 240)
         self.setCentralWidget(splitter)
 
         self.display_panel = DisplayPanel(self)
@@ -122,6 +126,8 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         if not self._layout_restored:
             self.resize(1500, 950)
+            self.resizeDocks([self.log_dock], [130], Qt.Orientation.Vertical)
+            self.resizeDocks([self.display_dock], [330], Qt.Orientation.Horizontal)
         log.info("kneeviewer window ready; log file %s", self.log_file)
 
     # Construction --------------------------------------------------------
@@ -523,7 +529,7 @@ class MainWindow(QMainWindow):
         """Save an image of the whole main window to ``path``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.bone_view.plotter.render()
+        self.bone_view.render_now()
         if not self.grab().save(str(path)):
             raise KneeViewerError(f"Could not write the screenshot {path}. Check that the folder is writable.")
         log.info("Saved a screenshot of the window to %s", path)
@@ -568,6 +574,10 @@ class MainWindow(QMainWindow):
     # Shutdown ------------------------------------------------------------
 
     def closeEvent(self, event) -> None:
+        if self._closed:
+            super().closeEvent(event)
+            return
+        self._closed = True
         if self.runner.is_running():
             self.runner.cancel()
             self.status_label.setText("Waiting for the current stage to stop...")

@@ -39,7 +39,8 @@ class BoneView(QWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.plotter = QtInteractor(self)
+        # Explicit, because PYVISTA_OFF_SCREEN (set for headless renders) would leave no interactor.
+        self.plotter = QtInteractor(self, off_screen=False)
         self.plotter.set_background("white")
         self.plotter.enable_anti_aliasing("fxaa")
         layout = QVBoxLayout(self)
@@ -97,6 +98,10 @@ class BoneView(QWidget):
             apply_view(self.plotter, view, self._bounds())
             self.plotter.render()
 
+    def render_now(self) -> None:
+        """Render at once; pyvistaqt's ``render()`` only schedules a render on the event loop."""
+        self.plotter.ren_win.Render()
+
     def clear(self) -> None:
         """Remove every bone and marker."""
         for name in list(self.plotter.scalar_bars.keys()):
@@ -117,7 +122,9 @@ class BoneView(QWidget):
         if self.colours is None or not self.meshes:
             self.actors = {}
             return
-        self.actors = add_bones(self.plotter, self.meshes, self.colours, opacity=self.opacity, visible=self.visible)
+        self.actors = add_bones(
+            self.plotter, self.meshes, self.colours, opacity=self.opacity, visible=self.visible, vertical_legend=False
+        )
 
     # Picking -----------------------------------------------------------
 
@@ -149,6 +156,7 @@ class BoneView(QWidget):
     def pick_at_display(self, x: int, y: int) -> tuple[str, int] | None:
         """Pick the vertex under display position (x, y), VTK pixels from the bottom left."""
         renderer = self.plotter.renderer
+        self.render_now()
         if not self._picker.Pick(x, y, 0, renderer):
             return None
         actor = self._picker.GetActor()

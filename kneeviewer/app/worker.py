@@ -2,7 +2,10 @@
 
 Jobs run on a :class:`QThread` and hand back plain data (meshes, arrays,
 volumes) through signals. They never touch VTK rendering or widgets; the
-GUI thread does that when the ``finished`` signal arrives.
+GUI thread does that when the ``finished`` signal arrives. Pipeline jobs
+also move the computation into a child process (see
+:mod:`kneeviewer.app.pipeline_process`), so that GIL-holding steps cannot
+stall the GUI thread.
 """
 
 from __future__ import annotations
@@ -11,67 +14,17 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from kneeviewer.app.display_data import LoadedResults, load_for_display
+from kneeviewer.app.pipeline_process import ChildFailure, run_in_child
 from kneeviewer.errors import Cancelled, KneeViewerError
 
+__all__ = ["Job", "JobRunner", "LoadedResults", "demo_job", "pipeline_job", "results_job"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoadedResults:
-    """What a finished job hands to the GUI thread.
-
-    Attributes
-    ----------
-    results : KneeResults
-        Meshes, spherical maps and summary of one knee.
-    volumes : dict of str to Volume
-        Images for the slice view in right-knee convention: ``"labels"``,
-        and where available ``"dess"``, ``"t2_ms"`` and ``"msme"``
-        (a MultiEchoVolume).
-    """
-
-    results: object
-    volumes: dict = field(default_factory=dict)
-
-
-def read_display_volumes(results) -> dict:
-    """Read the images listed in ``results.volumes`` and orient them like the meshes.
-
-    A volume that cannot be read is skipped with a warning, because the 3D
-    results are still worth showing.
-    """
-    from kneeviewer.io.side import to_right_convention
-    from kneeviewer.io.volume import read_volume
-
-    side = (results.summary or {}).get("side") or "right"
-    volumes = {}
-    for name, path in results.volumes.items():
-        path = Path(path)
-        try:
-            if path.is_dir():
-                from kneeviewer.io import dicom
-
-                volume = dicom.read_series(path)
-            else:
-                volume = read_volume(path)
-            volumes[name] = to_right_convention(volume, side)
-        except (KneeViewerError, OSError, RuntimeError, ImportError) as error:
-            log.warning("Could not read %s image %s for the slice view: %s", name, path, error)
-    msme = (results.summary or {}).get("inputs", {}).get("msme")
-    if msme:
-        try:
-            from kneeviewer.io import dicom
-
-            series = (results.summary or {}).get("inputs", {}).get("msme_series")
-            volumes["msme"] = to_right_convention(dicom.read_multi_echo(Path(msme), series), side)
-        except (KneeViewerError, OSError, RuntimeError, ImportError) as error:
-            log.warning("Could not read the MSME series %s for the slice view: %s", msme, error)
-    return volumes
 
 
 def error_details(error: BaseException) -> str:
@@ -120,6 +73,9 @@ class Job(QObject):
         except Cancelled as error:
             log.info("%s cancelled: %s", self.name, error)
             self.cancelled.emit(str(error))
+        except ChildFailure as error:
+            log.error("%s failed: %s", self.name, error.message)
+            self.failed.emit(error.message, error.details)
         except KneeViewerError as error:
             log.error("%s failed: %s", self.name, error)
             self.failed.emit(str(error), error_details(error))
@@ -131,20 +87,21 @@ class Job(QObject):
             self.failed.emit(f"Unexpected error: {type(error).__name__}: {error}", error_details(error))
         else:
             self.finished.emit(value)
+        finally:
+            # Quit directly from the worker thread: a queued quit would never
+            # run if the GUI event loop has already stopped.
+            QThread.currentThread().quit()
 
     def _report(self, stage: str, fraction: float, message: str = "") -> None:
         self.progress.emit(stage, float(fraction), message)
 
 
 def pipeline_job(inputs, out_dir: Path, params=None) -> Job:
-    """Return a job that runs the knee pipeline and reads its images for display."""
+    """Return a job that runs the knee pipeline in a child process and reads its images for display."""
 
     def work(progress, should_cancel):
-        from kneeviewer.pipeline import PipelineParams, run_knee
-
-        results = run_knee(inputs, Path(out_dir), params=params or PipelineParams(), progress=progress, should_cancel=should_cancel)
-        progress("display", 1.0, "Reading images for the slice view")
-        return LoadedResults(results, read_display_volumes(results))
+        arguments = {"inputs": inputs, "out_dir": str(out_dir), "params": params}
+        return run_in_child("pipeline", arguments, progress, should_cancel)
 
     return Job(work, "Pipeline")
 
@@ -158,7 +115,7 @@ def results_job(results_dir: Path) -> Job:
         progress("load", 0.1, f"Reading results from {results_dir}")
         results = load_results(Path(results_dir))
         progress("load", 0.6, "Reading images for the slice view")
-        return LoadedResults(results, read_display_volumes(results))
+        return load_for_display(results)
 
     return Job(work, "Loading results")
 
@@ -191,8 +148,6 @@ class JobRunner(QObject):
         thread.setObjectName(f"kneeviewer-{job.name}")
         job.moveToThread(thread)
         thread.started.connect(job.run)
-        for signal in (job.finished, job.failed, job.cancelled):
-            signal.connect(thread.quit)
         thread.finished.connect(self._thread_finished)
         self.job, self.thread = job, thread
         thread.start()
@@ -215,15 +170,10 @@ class JobRunner(QObject):
 
 
 def demo_job(cache_dir: Path, out_dir: Path, params=None) -> Job:
-    """Return a job that writes the phantom knee (once) and runs the pipeline on it."""
+    """Return a job that writes the phantom knee (once) and runs the pipeline on it in a child process."""
 
     def work(progress, should_cancel):
-        from kneeviewer.pipeline import PipelineParams, demo_inputs, run_knee
-
-        progress("phantom", 0.0, f"Writing the phantom knee into {cache_dir}")
-        inputs = demo_inputs(Path(cache_dir))
-        results = run_knee(inputs, Path(out_dir), params=params or PipelineParams(), progress=progress, should_cancel=should_cancel)
-        progress("display", 1.0, "Reading images for the slice view")
-        return LoadedResults(results, read_display_volumes(results))
+        arguments = {"cache_dir": str(cache_dir), "out_dir": str(out_dir), "params": params}
+        return run_in_child("demo", arguments, progress, should_cancel)
 
     return Job(work, "Demo pipeline")

@@ -37,13 +37,17 @@ log = logging.getLogger(__name__)
 DEFAULT_T2_RANGE_MS = (1.0, 200.0)
 #: Smallest coefficient of determination of an accepted fit.
 DEFAULT_MIN_R2 = 0.8
-#: Voxels fitted together; bounds the memory to about 100 MB for 8 echoes.
-DEFAULT_CHUNK_VOXELS = 200_000
+#: Voxels fitted together. Working arrays of 20,000 voxels x 8 echoes (1.3 MB
+#: each) stay in the CPU cache, which made the fit twice as fast as 200,000.
+DEFAULT_CHUNK_VOXELS = 20_000
 
 _FTOL = 1e-8  # relative decrease of the residual sum of squares that counts as converged
 _XTOL = 1e-8  # relative parameter step that counts as converged
 _LAMBDA_START = 1e-3
-ESCAPE = 2.0
+#: Multiples of the log-linear rate tried as starting points.
+_START_RATE_FACTORS = (1.0, 1.5, 2.25, 3.4)
+#: A voxel stops iterating once its T2 leaves the plausible range widened by this factor.
+_ESCAPE_FACTOR = 1.5
 _LAMBDA_MAX = 1e12  # a damping this large means no step lowers the cost: a minimum
 
 
@@ -145,7 +149,7 @@ def fit_t2(
     for start in range(0, voxels.size, chunk_voxels):
         check_cancel(should_cancel, "t2")
         chunk = voxels[start : start + chunk_voxels]
-        values = signal[:, chunk].T.astype(float)
+        values = signal[:, chunk].astype(float)
         result = _fit_chunk(values, echo_times_ms, max_iterations, t2_range_ms)
         status = _classify(result, min_r2, t2_range_ms)
         accepted = status == _ACCEPTED
@@ -195,30 +199,30 @@ def foreground_mask(first_echo: np.ndarray) -> np.ndarray:
 def log_linear_t2(signal: np.ndarray, echo_times_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fit log S = log A - TE / T2 per voxel by weighted least squares (weights S^2).
 
-    The starting point of the Levenberg-Marquardt fit, with offset C = 0.
-
     Parameters
     ----------
-    signal : ndarray, shape (n_voxels, n_echoes)
-        Signal per voxel; values below 1e-3 of the voxel's maximum are clipped there.
+    signal : ndarray, shape (n_echoes, n_voxels)
+        Signal per echo and voxel; values below 1e-3 of the voxel's maximum
+        are raised to that level before the logarithm.
     echo_times_ms : ndarray, shape (n_echoes,)
 
     Returns
     -------
     amplitude : ndarray, shape (n_voxels,)
     rate_per_ms : ndarray, shape (n_voxels,)
-        1 / T2; zero or negative where the signal does not decay.
+        1 / T2 in 1/ms; zero or negative where the signal does not decay.
     """
-    peak = np.max(signal, axis=1, keepdims=True)
+    t = echo_times_ms[:, np.newaxis]
+    peak = np.max(signal, axis=0)
     clipped = np.maximum(signal, 1e-3 * np.maximum(peak, np.finfo(float).tiny))
     log_signal = np.log(clipped)
     weights = clipped**2
-    w_sum = weights.sum(axis=1)
-    t_mean = (weights * echo_times_ms).sum(axis=1) / w_sum
-    y_mean = (weights * log_signal).sum(axis=1) / w_sum
-    dt = echo_times_ms[np.newaxis, :] - t_mean[:, np.newaxis]
-    slope = (weights * dt * (log_signal - y_mean[:, np.newaxis])).sum(axis=1) / (weights * dt**2).sum(axis=1)
-    amplitude = np.exp(y_mean - slope * t_mean)
+    weight_sum = weights.sum(axis=0)
+    t_mean = (weights * t).sum(axis=0) / weight_sum
+    log_mean = (weights * log_signal).sum(axis=0) / weight_sum
+    dt = t - t_mean
+    slope = (weights * dt * (log_signal - log_mean)).sum(axis=0) / (weights * dt**2).sum(axis=0)
+    amplitude = np.exp(log_mean - slope * t_mean)
     return amplitude, -slope
 
 
@@ -268,40 +272,77 @@ def _validate(
 def _fit_chunk(
     signal: np.ndarray, echo_times_ms: np.ndarray, max_iterations: int, t2_range_ms: tuple[float, float]
 ) -> dict[str, np.ndarray]:
-    """Fit every row of ``signal`` (n_voxels, n_echoes); return parameters and a convergence flag."""
-    n_voxels = signal.shape[0]
-    scale = np.max(np.abs(signal), axis=1)
-    usable = scale > 0
-    normalised = signal / np.where(usable, scale, 1.0)[:, np.newaxis]
+    """Fit every column of ``signal`` (n_echoes, n_voxels); return maps and status flags per voxel.
 
-    amplitude, rate = log_linear_t2(normalised, echo_times_ms)
+    Arrays are echo-major so that numpy's inner loops run over voxels: with
+    voxel-major (n_voxels, 8) arrays every operation loops over 8 elements
+    per row, which measured about ten times slower.
+    """
+    n_voxels = signal.shape[1]
+    scale = np.max(np.abs(signal), axis=0)
+    usable = scale > 0
+    normalised = signal / np.where(usable, scale, 1.0)
+
+    _, rate = log_linear_t2(normalised, echo_times_ms)
     decaying = usable & (rate > 0) & np.isfinite(rate)
-    params = np.column_stack([amplitude, rate, np.zeros(n_voxels)])
+    params = np.zeros((3, n_voxels))
     converged = np.zeros(n_voxels, dtype=bool)
     escaped = np.zeros(n_voxels, dtype=bool)
 
-    # Stop voxels whose T2 runs beyond 10 times the plausible range.
-    rate_limits = (1.0 / (ESCAPE * t2_range_ms[1]), ESCAPE / max(t2_range_ms[0], 1e-6))
-    rows = np.flatnonzero(decaying)
-    params[rows], converged[rows], escaped[rows] = _levenberg_marquardt(
-        normalised[rows], echo_times_ms, params[rows], max_iterations, rate_limits
+    # Stop voxels whose T2 runs well beyond the plausible range.
+    rate_limits = (1.0 / (_ESCAPE_FACTOR * t2_range_ms[1]), _ESCAPE_FACTOR / max(t2_range_ms[0], 1e-6))
+    columns = np.flatnonzero(decaying)
+    start = _starting_point(normalised[:, columns], echo_times_ms, rate[columns])
+    params[:, columns], converged[columns], escaped[columns] = _levenberg_marquardt(
+        normalised[:, columns], echo_times_ms, start, max_iterations, rate_limits
     )
 
-    model = params[:, [0]] * np.exp(-params[:, [1]] * echo_times_ms) + params[:, [2]]
-    residual = ((normalised - model) ** 2).sum(axis=1)
-    total = ((normalised - normalised.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    model = params[0] * np.exp(-params[1] * echo_times_ms[:, np.newaxis]) + params[2]
+    residual = ((normalised - model) ** 2).sum(axis=0)
+    total = ((normalised - normalised.mean(axis=0)) ** 2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = 1.0 - residual / total
-        t2_ms = 1.0 / params[:, 1]
+        t2_ms = 1.0 / params[1]
     return {
         "t2": t2_ms,
-        "amplitude": params[:, 0] * scale,
-        "offset": params[:, 2] * scale,
+        "amplitude": params[0] * scale,
+        "offset": params[2] * scale,
         "r2": r2,
         "converged": converged,
         "escaped": escaped,
         "decaying": decaying,
     }
+
+
+def _starting_point(signal: np.ndarray, echo_times_ms: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """Return start values (A, R, C), shape (3, n_voxels), from the log-linear rate.
+
+    The log-linear rate ignores the offset C and so underestimates R when
+    the signal levels off above zero. A few larger rates are tried too; for
+    each, A and C follow by linear least squares, and the rate with the
+    smallest residual wins. This costs about as much as two
+    Levenberg-Marquardt iterations and saves several.
+    """
+    t = echo_times_ms[:, np.newaxis]
+    n_echoes = echo_times_ms.size
+    sum_y = signal.sum(axis=0)
+    best_cost = np.full(rate.shape, np.inf)
+    best = np.vstack([signal[0], rate, np.zeros_like(rate)])
+    for factor in _START_RATE_FACTORS:
+        candidate = rate * factor
+        decay = np.exp(-candidate * t)
+        # Normal equations of the 2-parameter linear fit y = A e + C.
+        sum_e, sum_ee, sum_ey = decay.sum(axis=0), (decay * decay).sum(axis=0), (decay * signal).sum(axis=0)
+        determinant = n_echoes * sum_ee - sum_e**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            amplitude = (n_echoes * sum_ey - sum_e * sum_y) / determinant
+            offset = (sum_y - amplitude * sum_e) / n_echoes
+            residual = signal - amplitude * decay - offset
+        cost = (residual * residual).sum(axis=0)
+        better = cost < best_cost  # False where the cost is NaN
+        best_cost = np.where(better, cost, best_cost)
+        best = np.where(better, np.vstack([amplitude, candidate, offset]), best)
+    return best
 
 
 def _levenberg_marquardt(
@@ -311,59 +352,64 @@ def _levenberg_marquardt(
     max_iterations: int,
     rate_limits_per_ms: tuple[float, float],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Minimise sum (signal - A exp(-R TE) - C)^2 per row, starting from ``params``.
+    """Minimise sum over echoes of (signal - A exp(-R TE) - C)^2 for every voxel.
 
     Parameters
     ----------
-    signal : ndarray, shape (n_voxels, n_echoes)
+    signal : ndarray, shape (n_echoes, n_voxels)
     echo_times_ms : ndarray, shape (n_echoes,)
-    params : ndarray, shape (n_voxels, 3)
+    params : ndarray, shape (3, n_voxels)
         Start values of (A, R, C), R in 1/ms.
     max_iterations : int
     rate_limits_per_ms : (float, float)
         A voxel whose accepted R leaves this range stops and is flagged as
         escaped: its T2 is heading to a value that the plausibility check
         rejects anyway. Without this, nearly flat signals creep towards
-        T2 = infinity for hundreds of iterations.
+        T2 = infinity for dozens of iterations.
 
     Returns
     -------
-    params : ndarray, shape (n_voxels, 3)
+    params : ndarray, shape (3, n_voxels)
     converged : ndarray of bool, shape (n_voxels,)
     escaped : ndarray of bool, shape (n_voxels,)
     """
-    params = params.copy()
-    n_voxels = params.shape[0]
+    n_voxels = params.shape[1]
+    result = params.copy()
     converged = np.zeros(n_voxels, dtype=bool)
     escaped = np.zeros(n_voxels, dtype=bool)
-    t, t_squared = echo_times_ms, echo_times_ms**2
-    n_echoes = float(t.size)
+    t = echo_times_ms[:, np.newaxis]
+    n_echoes = float(echo_times_ms.size)
 
     # Working arrays hold only the voxels still iterating; `active` maps them back.
     active = np.arange(n_voxels)
     y, p = signal, params.copy()
     damping = np.full(n_voxels, _LAMBDA_START)
+    growth = np.full(n_voxels, 2.0)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        decay = np.exp(-p[:, 1:2] * t)
-        residual = y - p[:, 0:1] * decay - p[:, 2:3]
-        cost = np.einsum("ve,ve->v", residual, residual)
+        decay = np.exp(-p[1] * t)
+        residual = y - p[0] * decay - p[2]
+        cost = (residual * residual).sum(axis=0)
 
         for _ in range(max_iterations):
             if active.size == 0:
                 break
-            amplitude = p[:, 0]
-            decay_squared = decay * decay
+            amplitude = p[0]
             # Jacobian columns: d/dA = e, d/dR = -A TE e, d/dC = 1, with e = exp(-R TE).
-            n00 = decay_squared.sum(axis=1)
-            n01 = -amplitude * (decay_squared @ t)
-            n02 = decay.sum(axis=1)
-            n11 = amplitude**2 * (decay_squared @ t_squared)
-            n12 = -amplitude * (decay @ t)
-            n22 = np.full_like(n00, n_echoes)
+            # Sums over echoes are written out elementwise: matrix products
+            # would go through a multithreaded BLAS whose start-up costs more
+            # than these small products, and einsum is slower still.
+            decay_squared = decay * decay
             weighted = decay * residual
-            g0 = weighted.sum(axis=1)
-            g1 = -amplitude * (weighted @ t)
-            g2 = residual.sum(axis=1)
+            t_decay_squared = t * decay_squared
+            n00 = decay_squared.sum(axis=0)
+            n01 = -amplitude * t_decay_squared.sum(axis=0)
+            n02 = decay.sum(axis=0)
+            n11 = amplitude**2 * (t * t_decay_squared).sum(axis=0)
+            n12 = -amplitude * (t * decay).sum(axis=0)
+            n22 = n_echoes
+            g0 = weighted.sum(axis=0)
+            g1 = -amplitude * (t * weighted).sum(axis=0)
+            g2 = residual.sum(axis=0)
 
             # Marquardt's scaling: damp each parameter by its own curvature.
             factor = 1.0 + damping
@@ -374,38 +420,48 @@ def _levenberg_marquardt(
             )  # fmt: skip
 
             trial = p + step
-            trial_decay = np.exp(-trial[:, 1:2] * t)
-            trial_residual = y - trial[:, 0:1] * trial_decay - trial[:, 2:3]
-            trial_cost = np.einsum("ve,ve->v", trial_residual, trial_residual)
+            trial_decay = np.exp(-trial[1] * t)
+            trial_residual = y - trial[0] * trial_decay - trial[2]
+            trial_cost = (trial_residual * trial_residual).sum(axis=0)
             better = trial_cost < cost  # False where trial_cost is NaN
 
-            p[better] = trial[better]
-            decay[better] = trial_decay[better]
-            residual[better] = trial_residual[better]
+            # Damping update of Nielsen (1999): shrink by the gain ratio of
+            # actual to predicted decrease, grow geometrically on rejection.
             decrease = cost - trial_cost
+            predicted = (
+                step[0] * (g0 + damping * n00 * step[0])
+                + step[1] * (g1 + damping * n11 * step[1])
+                + step[2] * (g2 + damping * n22 * step[2])
+            )
+            gain = decrease / predicted
+            damping = np.where(better, damping * np.maximum(1.0 / 3.0, 1.0 - (2.0 * gain - 1.0) ** 3), damping * growth)
+            growth = np.where(better, 2.0, growth * 2.0)
+
+            np.copyto(p, trial, where=better)
+            np.copyto(decay, trial_decay, where=better)
+            np.copyto(residual, trial_residual, where=better)
             cost = np.where(better, trial_cost, cost)
-            damping = np.where(better, damping / 10.0, damping * 10.0)
 
             small_decrease = better & (decrease <= _FTOL * (cost + decrease))
-            small_step = better & np.all(np.abs(step) <= _XTOL * (np.abs(trial) + _XTOL), axis=1)
+            small_step = better & np.all(np.abs(step) <= _XTOL * (np.abs(trial) + _XTOL), axis=0)
             exact = cost <= 1e-24
             stuck = damping > _LAMBDA_MAX
-            left = (p[:, 1] < rate_limits_per_ms[0]) | (p[:, 1] > rate_limits_per_ms[1])
+            left = (p[1] < rate_limits_per_ms[0]) | (p[1] > rate_limits_per_ms[1])
             done = small_decrease | small_step | exact | stuck | left
             if not np.any(done):
                 continue
 
             finished = active[done]
-            params[finished] = p[done]
+            result[:, finished] = p[:, done]
             converged[finished] = ~left[done]
             escaped[finished] = left[done]
             keep = ~done
-            active, y, p, decay, residual = active[keep], y[keep], p[keep], decay[keep], residual[keep]
-            cost, damping = cost[keep], damping[keep]
+            active, y, p, decay, residual = active[keep], y[:, keep], p[:, keep], decay[:, keep], residual[:, keep]
+            cost, damping, growth = cost[keep], damping[keep], growth[keep]
 
-    params[active] = p
-    converged &= np.all(np.isfinite(params), axis=1)
-    return params, converged, escaped
+    result[:, active] = p
+    converged &= np.all(np.isfinite(result), axis=0)
+    return result, converged, escaped
 
 
 def _solve_symmetric_3x3(
@@ -414,9 +470,10 @@ def _solve_symmetric_3x3(
 ) -> np.ndarray:  # fmt: skip
     """Solve the symmetric systems [[a, b, c], [b, d, e], [c, e, f]] s = (x, y, z) by the adjugate.
 
-    Every argument has shape (n,). Returns shape (n, 3), NaN where a matrix
-    is singular. Closed form, because ``np.linalg.solve`` on a stack raises
-    as soon as one matrix is singular and is slower for 3 x 3 blocks.
+    Every argument has shape (n,) or is a scalar. Returns shape (3, n), NaN
+    where a matrix is singular. Closed form, because ``np.linalg.solve`` on
+    a stack raises as soon as one matrix is singular and is slower for
+    3 x 3 blocks.
     """
     cofactor_00 = d * f - e * e
     cofactor_01 = c * e - b * f
@@ -426,7 +483,7 @@ def _solve_symmetric_3x3(
     cofactor_22 = a * d - b * b
     determinant = a * cofactor_00 + b * cofactor_01 + c * cofactor_02
     inverse = np.where(np.abs(determinant) > 1e-300, 1.0 / determinant, np.nan)
-    return np.column_stack(
+    return np.vstack(
         [
             (cofactor_00 * x + cofactor_01 * y + cofactor_02 * z) * inverse,
             (cofactor_01 * x + cofactor_11 * y + cofactor_12 * z) * inverse,
@@ -444,7 +501,6 @@ def _classify(result: dict[str, np.ndarray], min_r2: float, t2_range_ms: tuple[f
         implausible = (
             ~result["decaying"]
             | (amplitude <= 0)
-            | (t2_ms <= 0)
             | (t2_ms < t2_range_ms[0])
             | (t2_ms > t2_range_ms[1])
             | (r2 < min_r2)

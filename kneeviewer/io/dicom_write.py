@@ -5,8 +5,9 @@ The geometry follows DICOM: column index ``i`` runs along the row direction
 the column direction, and PixelSpacing is (row spacing, column spacing),
 that is ``(spacing_j, spacing_i)``. ImagePositionPatient is the centre of
 the first pixel of each slice. The slice axis ``k`` must follow the normal
-``row x column`` (a right-handed grid) so that readers that sort slices
-along the normal rebuild the same grid; a left-handed grid is rejected.
+``row x column`` (a right-handed grid), because readers sort slices along
+the normal and would otherwise rebuild a flipped grid. A left-handed grid
+is rejected.
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ def write_multi_echo_series(
     volume : MultiEchoVolume
         Signal, shape (n_echoes, ni, nj, nk), echo times in ms and the grid.
         Values are stored as 16-bit unsigned integers. Non-negative integer
-        values up to 65535 are stored as they are; other values are scaled
-        to 0..4095 and the scale is stored in RescaleSlope (readers that
-        apply it get the original values back within rounding).
+        values up to 65535 are stored as they are. Other values are scaled
+        to 0..4095 and the scale goes to RescaleSlope, so readers that
+        apply it get the original values back within rounding.
     folder : str or Path
         Output folder, created if missing. Files are named
         ``e<echo>_s<slice>.dcm``.
@@ -138,6 +139,7 @@ def _series_dataset(
     dataset.StudyInstanceUID = generate_uid()
     dataset.SeriesInstanceUID = generate_uid()
     dataset.FrameOfReferenceUID = generate_uid()
+
     dataset.StudyDate = now.strftime("%Y%m%d")
     dataset.StudyTime = now.strftime("%H%M%S")
     dataset.SeriesNumber = 1
@@ -145,15 +147,18 @@ def _series_dataset(
     dataset.BodyPartExamined = "KNEE"
     dataset.ImageLaterality = laterality
     dataset.Laterality = laterality
+
     dataset.ScanningSequence = "SE"
     dataset.SequenceVariant = "NONE"
     dataset.MRAcquisitionType = "2D"
     dataset.RepetitionTime = f"{repetition_time_ms:g}"
     dataset.EchoTrainLength = len(volume.echo_times_ms)
+
     dataset.ImageOrientationPatient = [f"{value:.8f}" for value in np.concatenate([geometry.direction[:, 0], geometry.direction[:, 1]])]
     dataset.PixelSpacing = [f"{geometry.spacing_mm[1]:.6f}", f"{geometry.spacing_mm[0]:.6f}"]
     dataset.SliceThickness = f"{geometry.spacing_mm[2]:.6f}"
     dataset.SpacingBetweenSlices = f"{geometry.spacing_mm[2]:.6f}"
+
     dataset.Rows = geometry.shape[1]
     dataset.Columns = geometry.shape[0]
     dataset.SamplesPerPixel = 1
@@ -162,10 +167,12 @@ def _series_dataset(
     dataset.BitsStored = 16
     dataset.HighBit = 15
     dataset.PixelRepresentation = 0
+
     if slope != 1.0:
         dataset.RescaleSlope = f"{slope:.10g}"
         dataset.RescaleIntercept = "0"
         dataset.RescaleType = "US"
+
     for key, value in volume.metadata.items():
         if key in ("PatientName", "PatientID", "StudyDescription") and isinstance(value, str):
             setattr(dataset, key, value)

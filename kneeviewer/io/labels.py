@@ -66,7 +66,10 @@ class LabelSchema:
 
     def mask(self, labels: np.ndarray, structure: str) -> np.ndarray:
         """Return a boolean mask of ``structure`` in an integer label array."""
-        return np.isin(labels, self.values(structure))
+        values = self.values(structure)
+        if len(values) == 1:
+            return labels == values[0]  # several times faster than np.isin on a full DESS grid
+        return np.isin(labels, values)
 
     def cartilage_mask(self, labels: np.ndarray, bone: str) -> np.ndarray:
         """Return the union of the cartilage structures that lie on ``bone``."""

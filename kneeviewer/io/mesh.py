@@ -9,6 +9,7 @@ numpy (binary little-endian). STL stores geometry only and drops all arrays.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def write_mesh(mesh: pv.PolyData, path: str | Path) -> Path:
     elif suffix == ".stl":
         if mesh.point_data.keys():
             logger.info("STL keeps no point arrays; %s is written without %s.", path, ", ".join(mesh.point_data.keys()))
-        mesh.extract_surface().triangulate().save(str(path), binary=True)
+        _as_triangles(mesh).save(str(path), binary=True)
     else:
         mesh.save(str(path), binary=True)
     return path
@@ -64,15 +65,28 @@ def read_mesh(path: str | Path) -> pv.PolyData:
         raise InputError(f"Mesh file not found: {path}. Check the path.")
     if suffix not in MESH_SUFFIXES:
         raise InputError(f"Cannot read mesh {path}: unsupported extension '{suffix}'. Use one of {', '.join(MESH_SUFFIXES)}.")
-    try:
-        mesh = _read_ply(path) if suffix == ".ply" else pv.read(str(path))
-    except (ValueError, OSError, RuntimeError, KeyError) as error:
-        raise InputError(f"Could not read mesh {path}: {error}. Check that the file is a valid {suffix} mesh.") from error
+    # pyvista reports VTK reader failures as warnings and returns an empty mesh.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            mesh = _read_ply(path) if suffix == ".ply" else pv.read(str(path))
+        except (ValueError, OSError, RuntimeError, KeyError) as error:
+            raise InputError(f"Could not read mesh {path}: {error}. Check that the file is a valid {suffix} mesh.") from error
     if not isinstance(mesh, pv.PolyData):
-        mesh = mesh.extract_surface()
+        mesh = mesh.extract_surface(algorithm="dataset_surface")
     if mesh.n_points == 0:
-        raise InputError(f"Mesh {path} has no points; the file is empty or not a {suffix} surface mesh.")
+        reason = f" (reader: {str(caught[0].message).splitlines()[0]})" if caught else ""
+        raise InputError(f"Could not read mesh {path}: no points found{reason}. Check that the file is a valid {suffix} surface mesh.")
+    for warning in caught:
+        logger.debug("Reading %s: %s", path, warning.message)
     return mesh
+
+
+def _as_triangles(mesh: pv.DataSet) -> pv.PolyData:
+    """Return the mesh as triangulated PolyData (unchanged when it already is)."""
+    if not isinstance(mesh, pv.PolyData):
+        mesh = mesh.extract_surface(algorithm="dataset_surface")
+    return mesh if mesh.is_all_triangles else mesh.triangulate()
 
 
 _PLY_TYPES = {
@@ -84,7 +98,7 @@ _PLY_TYPES = {
 
 
 def _write_ply(mesh: pv.PolyData, path: Path) -> None:
-    surface = mesh.extract_surface().triangulate() if not mesh.is_all_triangles else mesh
+    surface = _as_triangles(mesh)
     faces = surface.faces.reshape(-1, 4)[:, 1:]
     names = ["x", "y", "z"]
     columns = [surface.points[:, axis].astype(np.float32) for axis in range(3)]

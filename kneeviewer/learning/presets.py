@@ -24,6 +24,8 @@ class TrainConfig:
     oa_max_epochs : epochs of OA-status pretraining when ``init == "oa"``.
     seed : seeds the initialisation and the batch order.
     weights_file : local ImageNet state dict for ``init == "imagenet"``.
+    threads : torch CPU threads during training; 0 keeps torch's default.
+        Runs are bit-identical for equal seeds and equal thread counts.
     """
 
     depth: int = 18
@@ -37,6 +39,7 @@ class TrainConfig:
     oa_max_epochs: int = 5
     seed: int = 0
     weights_file: str | None = None
+    threads: int = 0
 
     def as_dict(self) -> dict:
         """Return the fields as a JSON-ready dict."""

@@ -64,14 +64,18 @@ def prepare_inputs(images: np.ndarray, image_px: int, chunk: int = 256) -> torch
 
 
 @contextlib.contextmanager
-def deterministic_torch() -> Iterator[None]:
-    """Turn on deterministic algorithms for the duration of a block."""
+def deterministic_torch(threads: int = 0) -> Iterator[None]:
+    """Turn on deterministic algorithms, and set the CPU thread count unless 0, for a block."""
     previous = torch.are_deterministic_algorithms_enabled()
+    previous_threads = torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
+    if threads > 0:
+        torch.set_num_threads(threads)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(previous)
+        torch.set_num_threads(previous_threads)
 
 
 @dataclass
@@ -104,7 +108,7 @@ def fit(
         ``validation_rows`` index.
     labels : (n,) array of 0/1
     """
-    targets = torch.as_tensor(np.asarray(labels), dtype=torch.float32)
+    targets = torch.as_tensor(np.array(labels, dtype=np.float32))
     train_rows = np.asarray(train_rows)
     validation_rows = np.asarray(validation_rows)
     positives = float(targets[train_rows].sum())
@@ -136,7 +140,7 @@ def fit(
             loss = loss_function(model(inputs[batch]).squeeze(1), targets[batch])
             loss.backward()
             optimiser.step()
-            train_loss += float(loss) * len(batch)
+            train_loss += float(loss.detach()) * len(batch)
         validation_logits = predict_logits(model, inputs[validation_rows], config.batch_size)
         validation_loss = float(loss_function(validation_logits, targets[validation_rows]))
         metrics = binary_metrics(targets[validation_rows].numpy(), torch.sigmoid(validation_logits).numpy())
@@ -223,7 +227,7 @@ def train_model(
     inputs = torch.zeros((len(store.index), 3, config.image_px, config.image_px))
     inputs[used] = prepare_inputs(images[used], config.image_px)
 
-    with deterministic_torch():
+    with deterministic_torch(config.threads):
         torch.manual_seed(config.seed)
         model = build_resnet(config.depth, config.init, config.weights_file)
         summary: dict = {}

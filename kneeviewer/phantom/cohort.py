@@ -16,7 +16,7 @@ where ``risk_mm`` is the depth of a cartilage thinning in the weight-bearing
 zone of the medial femoral condyle, ``protective_mm`` the depth of one in
 a lateral anterior (trochlear) zone of the femur, both drawn uniformly in
 [0, 1.5] mm per patient (the risk one deepens by 0.1 mm a year), and ``k``
-is 6 (``strong``), 2 (``weak``) or 0 (``none``, which also plants no
+is 10 (``strong``), 2 (``weak``) or 0 (``none``, which also plants no
 thinning). The two zones are saved as per-vertex masks of each bone's
 results mesh in ``truth/<knee_id>.npz`` (keys ``<bone>/risk_zone`` and
 ``<bone>/protective_zone``).
@@ -45,7 +45,7 @@ from kneeviewer.progress import CancelCheck, ProgressCallback, check_cancel, rep
 
 log = logging.getLogger(__name__)
 
-EFFECTS = {"strong": 6.0, "weak": 2.0, "none": 0.0}
+EFFECTS = {"strong": 10.0, "weak": 2.0, "none": 0.0}
 SOURCES = ("pipeline", "analytic")
 BONES = ("femur", "tibia", "patella")
 
@@ -332,25 +332,30 @@ def _build_knees(
 #: the femoral and tibial shafts are cut about one condyle diameter from the joint.
 _Z_EXTENT_MM = {"femur": (-40.0, 35.0), "tibia": (-45.0, 40.0), "patella": (-40.0, 40.0)}
 _MESH_SPACING_MM = 1.0
+_RAY_TOLERANCE_MM = 1e-3
+_RAY_MAX_STEPS = 300
 
 
 def write_analytic_results(phantom: PhantomParams, results_dir: Path, target_vertices: int) -> None:
     """Write a results folder straight from the phantom's analytic truth.
 
     Each bone is meshed by marching cubes of its signed distance on a 1 mm
-    grid (shafts cut by a plane), decimated to about ``target_vertices``,
-    and carries ``thickness_mm``, ``t2_deep_ms``, ``t2_superficial_ms``,
-    ``t2_ms`` (mean of the two layers) from the truth fields plus Gaussian
-    measurement noise (0.05 mm, 1 ms), and ``bone_shape_mm`` (distance to the
-    vertex centroid). The folder holds ``<bone>.vtp``,
-    ``spherical_maps.npz`` and a ``summary.json`` with each bone's
-    ``centroid_mm``, the layout of the pipeline's results folder.
+    grid (shafts cut by a plane) and decimated to about ``target_vertices``;
+    its vertices carry the truth ``thickness_mm``, ``t2_deep_ms``,
+    ``t2_superficial_ms``, ``t2_ms`` (mean of the two layers) and
+    ``bone_shape_mm`` (distance to the vertex centroid). The spherical maps
+    are not interpolated from the vertices: every pixel casts a ray from
+    outside toward the centroid in the bone frame of
+    :mod:`kneeviewer.surface.spherical`, finds the outermost bone surface
+    by sphere tracing the signed distance and reads the truth there, so the
+    maps are exact and cost a fraction of a second. Thickness and T2 maps
+    get Gaussian measurement noise (0.05 mm, 1 ms per pixel). The folder
+    holds ``<bone>.vtp``, ``spherical_maps.npz`` and a ``summary.json`` with
+    each bone's ``centroid_mm``, the layout of the pipeline's results folder.
     """
     import pyvista as pv
-    from skimage.measure import marching_cubes
 
     from kneeviewer.phantom.anatomy import build_anatomy
-    from kneeviewer.surface.spherical import forward_map
 
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -364,41 +369,102 @@ def write_analytic_results(phantom: PhantomParams, results_dir: Path, target_ver
         z_low, z_high = _Z_EXTENT_MM[bone_name]
         low[2] = max(low[2], bone.reference_centre_mm[2] + z_low)
         high[2] = min(high[2], bone.reference_centre_mm[2] + z_high)
-        axes = [np.arange(low[axis], high[axis] + _MESH_SPACING_MM, _MESH_SPACING_MM) for axis in range(3)]
-        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-        distance = bone.sdf(grid)[0]
-        # Intersect with the box so that the cut shaft closes the surface.
-        box = np.maximum(np.max(low + _MESH_SPACING_MM - grid, axis=1), np.max(grid - high + _MESH_SPACING_MM, axis=1))
-        distance = np.maximum(distance, box).reshape([len(axis) for axis in axes])
-        vertices, faces, _, _ = marching_cubes(distance, level=0.0, spacing=(_MESH_SPACING_MM,) * 3)
-        vertices += low
-        mesh = pv.PolyData(vertices, np.column_stack([np.full(len(faces), 3), faces]).ravel()).clean()
-        if mesh.n_points > target_vertices:
-            mesh = mesh.decimate(1.0 - target_vertices / mesh.n_points).clean()
-        mesh = mesh.compute_normals(auto_orient_normals=True, split_vertices=False)
+
+        def distance_mm(points: np.ndarray, bone=bone, low=low, high=high) -> np.ndarray:
+            # Intersect the bone with the box so that the cut shafts close the surface.
+            inset_low, inset_high = low + _MESH_SPACING_MM, high - _MESH_SPACING_MM
+            box = np.maximum(np.max(inset_low - points, axis=1), np.max(points - inset_high, axis=1))
+            return np.maximum(bone.sdf(points)[0], box)
+
+        mesh = _mesh_surface(distance_mm, low, high, target_vertices)
         points = np.asarray(mesh.points, dtype=float)
-        fields = bone.plate_fields(points)
-        count = len(points)
-        thickness = fields["thickness_mm"] + rng.normal(0.0, 0.05, count)
-        deep = fields["t2_deep_ms"] + rng.normal(0.0, 1.0, count)
-        superficial = fields["t2_superficial_ms"] + rng.normal(0.0, 1.0, count)
         centroid = points.mean(axis=0)
-        arrays = {
-            "thickness_mm": thickness,
-            "t2_deep_ms": deep,
-            "t2_superficial_ms": superficial,
-            "t2_ms": 0.5 * (deep + superficial),
-            "bone_shape_mm": np.linalg.norm(points - centroid, axis=1),
-        }
-        for name, values in arrays.items():
+        vertex_fields = _truth_fields(bone, points, centroid)
+        for name, values in vertex_fields.items():
             mesh.point_data[name] = values.astype(np.float32)
-            maps[f"{bone_name}/{name}"] = np.asarray(forward_map(points, values, bone_name, centroid), dtype=np.float32)
         mesh.field_data["centroid_mm"] = centroid
         mesh.save(results_dir / f"{bone_name}.vtp")
-        summary["bones"][bone_name] = {
-            "centroid_mm": centroid.tolist(),
-            "vertices": count,
-            "mean_thickness_mm": float(np.nanmean(thickness)) if np.isfinite(thickness).any() else None,
-        }
+
+        hits, hit = _cast_rays(distance_mm, bone_name, centroid, float(np.linalg.norm(high - low)))
+        pixel_fields = _truth_fields(bone, hits, centroid)
+        for name, values in pixel_fields.items():
+            noise = {"thickness_mm": 0.05, "bone_shape_mm": 0.0}.get(name, 1.0)
+            values = np.where(hit, values + rng.normal(0.0, noise, values.shape), np.nan)
+            maps[f"{bone_name}/{name}"] = values.reshape(_map_shape()).astype(np.float32)
+        summary["bones"][bone_name] = {"centroid_mm": centroid.tolist(), "vertices": int(len(points))}
     (results_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     np.savez_compressed(results_dir / "spherical_maps.npz", **maps)
+
+
+def _map_shape() -> tuple[int, int]:
+    from kneeviewer.surface.spherical import MAP_SIZE
+
+    return MAP_SIZE, MAP_SIZE
+
+
+def _mesh_surface(distance_mm, low: np.ndarray, high: np.ndarray, target_vertices: int):
+    """Triangulate the zero level of ``distance_mm`` with about ``target_vertices`` vertices.
+
+    Marching cubes runs once on the 1 mm grid to measure the surface, then
+    once more on a grid coarse enough for the target, which is much faster
+    than decimating the fine mesh.
+    """
+    import pyvista as pv
+    from skimage.measure import marching_cubes
+
+    spacing_mm = _MESH_SPACING_MM
+    for _attempt in range(2):
+        axes = [np.arange(low[axis], high[axis] + spacing_mm, spacing_mm) for axis in range(3)]
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+        volume = distance_mm(grid).reshape([len(axis) for axis in axes])
+        vertices, faces, _, _ = marching_cubes(volume, level=0.0, spacing=(spacing_mm,) * 3)
+        coarser = spacing_mm * np.sqrt(len(vertices) / target_vertices)
+        if coarser < 1.2 * spacing_mm:
+            break
+        spacing_mm = coarser
+    mesh = pv.PolyData(vertices + low, np.column_stack([np.full(len(faces), 3), faces]).ravel())
+    return mesh.compute_normals(auto_orient_normals=True, split_vertices=False)
+
+
+def _truth_fields(bone, points: np.ndarray, centroid: np.ndarray) -> dict[str, np.ndarray]:
+    fields = bone.plate_fields(points)
+    return {
+        "thickness_mm": fields["thickness_mm"],
+        "t2_deep_ms": fields["t2_deep_ms"],
+        "t2_superficial_ms": fields["t2_superficial_ms"],
+        "t2_ms": 0.5 * (fields["t2_deep_ms"] + fields["t2_superficial_ms"]),
+        "bone_shape_mm": np.linalg.norm(points - centroid, axis=1),
+    }
+
+
+def _cast_rays(distance_mm, bone_name: str, centre_mm: np.ndarray, start_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Find the outermost surface point along every pixel's ray by sphere tracing.
+
+    Hand-written because the signed distance is analytic and a mesh ray
+    caster would only approximate it. Returns the hit points, shape
+    (size * size, 3) in LPS mm, and whether each ray hit the bone.
+    """
+    from kneeviewer.surface.spherical import default_config
+
+    config = default_config(bone_name)
+    theta, phi = config.pixel_centres()
+    grid_theta, grid_phi = np.meshgrid(theta, phi)  # rows are phi, columns theta
+    local = np.column_stack(
+        [np.cos(grid_phi.ravel()) * np.cos(grid_theta.ravel()), np.cos(grid_phi.ravel()) * np.sin(grid_theta.ravel()), np.sin(grid_phi.ravel())]
+    )
+    directions = local @ np.asarray(config.frame)  # frame rows are the axes, so this maps back to LPS
+    along = np.full(len(directions), start_mm)
+    active = np.ones(len(directions), dtype=bool)
+    hit = np.zeros(len(directions), dtype=bool)
+    for _ in range(_RAY_MAX_STEPS):
+        index = np.flatnonzero(active)
+        if index.size == 0:
+            break
+        distance = distance_mm(centre_mm + along[index, None] * directions[index])
+        landed = distance < _RAY_TOLERANCE_MM
+        hit[index[landed]] = True
+        active[index[landed]] = False
+        along[index[~landed]] -= np.maximum(distance[~landed], 0.05)
+        passed = index[~landed][along[index[~landed]] <= 0.0]
+        active[passed] = False
+    return centre_mm + along[:, None] * directions, hit

@@ -47,7 +47,7 @@ class PhantomKnee:
     labels : Volume
         uint8 label map on the DESS grid (default schema values).
     dess : Volume
-        float32 DESS-like image on the same grid.
+        int16 DESS-like image on the same grid.
     msme : MultiEchoVolume
         7-echo MSME signal, integer-valued float32, on its own grid.
     dess_noise_sigma, msme_noise_sigma : float

@@ -46,6 +46,10 @@ class ThicknessPatch:
     delta_mm: float = -0.8
 
     def __post_init__(self) -> None:
+        for name in ("centre_mm", "direction"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(float(x) for x in value))
         if self.bone not in PHANTOM_BONES:
             raise InputError(f"Thickness patch bone '{self.bone}' is invalid; use one of {', '.join(PHANTOM_BONES)}.")
         if (self.centre_mm is None) == (self.direction is None):

@@ -73,8 +73,9 @@ class RoundedBox:
     Cartilage lies on the flat face whose outward normal is ``+face_axis``
     (2 = +z for the tibial plateau, 1 = +y for the posterior patella).
     Surface coordinates are the two other LPS coordinates of the point, in
-    increasing axis order; they are the foot point's coordinates on the flat
-    part of that face.
+    increasing axis order. They equal the foot point's coordinates on the flat
+    part of that face. They are NaN for points deeper than the rounding below
+    that face (the far side of the box).
     """
 
     centre_mm: tuple[float, float, float]
@@ -92,9 +93,16 @@ class RoundedBox:
 
     def surface_coordinates(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         others = [axis for axis in range(3) if axis != self.face_axis]
+        face_level = self.centre_mm[self.face_axis] + self.half_size_mm[self.face_axis]
         foot = points.copy()
-        foot[:, self.face_axis] = self.centre_mm[self.face_axis] + self.half_size_mm[self.face_axis]
-        return points[:, others[0]].copy(), points[:, others[1]].copy(), foot
+        foot[:, self.face_axis] = face_level
+        u = points[:, others[0]].copy()
+        v = points[:, others[1]].copy()
+        # Points on the far side of the box share (u, v) with the face but bear no cartilage.
+        far_side = points[:, self.face_axis] < face_level - self.rounding_mm
+        u[far_side] = np.nan
+        v[far_side] = np.nan
+        return u, v, foot
 
 
 def _capped_distance(radial: np.ndarray, axial: np.ndarray) -> np.ndarray:

@@ -2,9 +2,10 @@
 
 Labels follow the voxel-centre rule: a voxel takes the structure that
 contains its centre. This is the partial-volume fraction rounded at 0.5
-(with the fraction linearised from the signed distance), and it is unbiased
-for thickness: a plate of thickness ``t`` crossed by voxels of size ``h`` at
-a random offset holds on average ``t / h`` voxel centres. Image intensities
+(with the fraction linearised from the signed distance). It is unbiased for
+thickness where surfaces cross the grid at varying offsets, because a plate
+of thickness ``t`` crossed by voxels of size ``h`` at a random offset
+contains on average ``t / h`` voxel centres. Image intensities
 use the fractions themselves, ``clip(0.5 - sdf / h, 0, 1)``, so edges are
 blurred over one voxel like in a real scan.
 """

@@ -34,7 +34,7 @@ def cartilage_volume_mm3(bone: BoneModel, structure: str, samples: int = 400) ->
     """Integrate the analytic volume of one cartilage structure on ``bone``, in mm^3.
 
     Midpoint quadrature over each plate's surface coordinates; on a cylinder
-    of radius R the shell of thickness T holds ``(T R + T^2 / 2) dalpha du``.
+    of radius R the shell of thickness T has volume ``(T R + T^2 / 2) dalpha du``.
     """
     total = 0.0
     centres = (np.arange(samples) + 0.5) / samples * 2.0 - 1.0
@@ -63,17 +63,21 @@ def bone_surface(bone: BoneModel, field_of_view: Geometry, spacing_mm: float = 0
     """Triangulate the analytic bone, cut to the image field of view, with truth point arrays.
 
     Marching cubes (VTK flying edges) of the signed distance sampled every
-    ``spacing_mm``; the mesh is closed (flat caps where the field of view
-    cuts the shafts), triangles only, with outward normals.
+    ``spacing_mm``. The mesh is closed (flat caps where the field of view
+    cuts the shafts), has triangles only and outward normals.
     """
     low, high = _clip_box(bone.bounds_mm(2.0 * spacing_mm), field_of_view, spacing_mm)
     counts = np.ceil((high - low) / spacing_mm).astype(int) + 1
     image = pv.ImageData(dimensions=tuple(counts), spacing=(spacing_mm,) * 3, origin=tuple(low))
-    points = np.asarray(image.points)
-    distance = np.maximum(bone.sdf(points)[0], _box_sdf(points, field_of_view))
-    image.point_data["sdf"] = distance.astype(np.float32)
+
+    def distance_mm(points: np.ndarray) -> np.ndarray:
+        return np.maximum(bone.sdf(points)[0], _box_sdf(points, field_of_view))
+
+    distance = _distance_on_grid(distance_mm, low, counts, spacing_mm)
+    image.point_data["sdf"] = distance.ravel(order="F").astype(np.float32)
     surface = image.contour([0.0], scalars="sdf", method="flying_edges")
     surface = surface.triangulate().clean()
+    surface.point_data.remove("sdf")
     surface = surface.compute_normals(point_normals=True, cell_normals=False, auto_orient_normals=True, consistent_normals=True)
     for name, values in truth_arrays(bone, np.asarray(surface.points)).items():
         if name == "patch_mask":
@@ -82,6 +86,33 @@ def bone_surface(bone: BoneModel, field_of_view: Geometry, spacing_mm: float = 0
             continue
         surface.point_data[name] = values.astype(np.float32)
     return surface
+
+
+def _distance_on_grid(distance_mm, low: np.ndarray, counts: np.ndarray, spacing_mm: float, block: int = 4) -> np.ndarray:
+    """Sample a signed distance on a regular grid, shape ``counts`` (x, y, z), exactly only near the surface.
+
+    Blocks of ``block``^3 points whose centre is farther from the surface
+    than the block's half-diagonal plus one step keep the centre's distance.
+    The distance is 1-Lipschitz, so every point of such a block has the same
+    sign as that value and lies more than one step from the surface. Marching
+    cubes then finds no crossing there, and the mesh equals the fully sampled one.
+    """
+    block_counts = -(-counts // block)
+    axes = [low[axis] + (np.arange(block_counts[axis]) * block + (block - 1) / 2.0) * spacing_mm for axis in range(3)]
+    centres = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    centre_distance = distance_mm(centres).reshape(block_counts)
+    far = np.abs(centre_distance) > np.sqrt(3.0) * (block - 1) / 2.0 * spacing_mm + spacing_mm
+
+    distance = centre_distance
+    near = ~far
+    for axis in range(3):
+        distance = np.repeat(distance, block, axis=axis)
+        near = np.repeat(near, block, axis=axis)
+    distance = np.ascontiguousarray(distance[: counts[0], : counts[1], : counts[2]])
+    near = near[: counts[0], : counts[1], : counts[2]]
+    ijk = np.argwhere(near)
+    distance[near] = distance_mm(low + ijk * spacing_mm)
+    return distance
 
 
 def _box_sdf(points: np.ndarray, geometry: Geometry) -> np.ndarray:

@@ -62,6 +62,9 @@ class _Runner:
         self.knee: LoadedKnee | None = None
         self.timings: dict[str, float] = {}
         self.reused: list[str] = []
+        # Per-bone sub-grids, filled by kneeviewer.pipeline.stages.bone_region.
+        self.regions: dict = {}
+        self.label_objects: list | None = None
         self.fingerprint = {
             "labels": file_fingerprint(inputs.labels),
             "dess": file_fingerprint(inputs.dess),
@@ -147,7 +150,7 @@ def run_knee(
     try:
         from kneeviewer.pipeline import stages
 
-        thickness_dir = runner.stage("thickness", {"version": 1}, lambda tmp, cb: stages.compute_thickness(runner, tmp, cb))
+        thickness_dir = runner.stage("thickness", {"storage": "bone-box", "bones": list(params.bones)}, lambda tmp, cb: stages.compute_thickness(runner, tmp, cb))
         t2_dir = None
         if inputs.msme is not None:
             t2_params = {"t2_min_r2": params.t2_min_r2, "t2_range_ms": list(params.t2_range_ms)}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyvista as pv
+from scipy import ndimage
 
 from kneeviewer.io.labels import BONE_CARTILAGE
 from kneeviewer.io.volume import Geometry
@@ -31,6 +32,39 @@ SPHERICAL_ARRAYS: tuple[str, ...] = ("thickness_mm", "bone_shape_mm", "t2_ms", "
 
 #: Shafts that are cropped to the mediolateral width.
 _CROPPED_BONES = ("femur", "tibia")
+
+
+def bone_region(runner: _Runner, bone: str, margin: int = 4) -> tuple[Geometry, tuple[slice, ...]]:
+    """Sub-grid around a bone and its cartilage, and the slices that cut it from the full grid.
+
+    Every per-bone computation runs on this box instead of the whole DESS
+    grid, which is mostly background.
+    """
+    regions = runner.regions
+    if bone not in regions:
+        knee = runner.loaded()
+        labels = knee.labels.data
+        if runner.label_objects is None:
+            # One pass over the grid gives the bounding box of every label value.
+            runner.label_objects = ndimage.find_objects(np.clip(labels, 0, None).astype(np.int64, copy=False))
+        objects = runner.label_objects
+        values = list(knee.schema.values(bone))
+        for structure in BONE_CARTILAGE[bone]:
+            values += list(knee.schema.values(structure))
+        boxes = [objects[v - 1] for v in values if v - 1 < len(objects) and objects[v - 1] is not None]
+        low = np.min([[s.start for s in box] for box in boxes], axis=0) - margin
+        high = np.max([[s.stop for s in box] for box in boxes], axis=0) + margin
+        regions[bone] = _sub_grid(knee.labels.geometry, low, high)
+    return regions[bone]
+
+
+def _sub_grid(geometry: Geometry, low: np.ndarray, high: np.ndarray) -> tuple[Geometry, tuple[slice, ...]]:
+    """The box ``[low, high)`` of a grid, clipped to it, as a geometry and index slices."""
+    low = np.maximum(np.asarray(low), 0)
+    high = np.minimum(np.asarray(high), np.asarray(geometry.shape))
+    sub = Geometry(shape=tuple(int(n) for n in high - low), spacing_mm=geometry.spacing_mm,
+                   origin_mm=geometry.index_to_lps(low), direction=geometry.direction)
+    return sub, tuple(slice(int(a), int(b)) for a, b in zip(low, high))
 
 
 def _cartilage_union(runner: _Runner) -> np.ndarray:
@@ -51,8 +85,9 @@ def compute_thickness(runner: _Runner, folder: Path, progress: ProgressCallback 
     for index, bone in enumerate(bones):
         check_cancel(runner.should_cancel, f"thickness of the {bone} cartilage")
         report(progress, "thickness", index / len(bones), f"{bone} cartilage")
-        mask = knee.schema.cartilage_mask(knee.labels.data, bone)
-        thickness = thickness_map_mm(mask, knee.labels.geometry, should_cancel=runner.should_cancel)
+        geometry, box = bone_region(runner, bone)
+        mask = knee.schema.cartilage_mask(knee.labels.data[box], bone)
+        thickness = thickness_map_mm(mask, geometry, should_cancel=runner.should_cancel)
         save_sparse_field(folder / f"thickness_{bone}.npz", thickness)
         facts[bone] = {"cartilage_voxels": int(mask.sum())}
     return {"bones": facts}
@@ -61,11 +96,7 @@ def compute_thickness(runner: _Runner, folder: Path, progress: ProgressCallback 
 def _bounding_geometry(mask: np.ndarray, geometry: Geometry, margin: int = 3) -> tuple[Geometry, tuple[slice, ...]]:
     """Sub-grid of ``geometry`` around the voxels of ``mask``."""
     occupied = np.argwhere(mask)
-    low = np.maximum(occupied.min(axis=0) - margin, 0)
-    high = np.minimum(occupied.max(axis=0) + margin + 1, np.asarray(mask.shape))
-    sub = Geometry(shape=tuple(high - low), spacing_mm=geometry.spacing_mm,
-                   origin_mm=geometry.index_to_lps(low), direction=geometry.direction)
-    return sub, tuple(slice(int(a), int(b)) for a, b in zip(low, high))
+    return _sub_grid(geometry, occupied.min(axis=0) - margin, occupied.max(axis=0) + margin + 1)
 
 
 def compute_t2(runner: _Runner, folder: Path, progress: ProgressCallback | None) -> dict:
@@ -109,13 +140,13 @@ def compute_surfaces(runner: _Runner, folder: Path, progress: ProgressCallback |
     from kneeviewer.surface.mesh import bone_mesh
 
     knee = runner.loaded()
-    geometry = knee.labels.geometry
     bones = runner.params.bones
     facts: dict = {}
     for index, bone in enumerate(bones):
         check_cancel(runner.should_cancel, f"{bone} surface")
         report(progress, "surfaces", index / len(bones), f"{bone} surface")
-        mask = knee.schema.mask(knee.labels.data, bone)
+        geometry, box = bone_region(runner, bone)
+        mask = knee.schema.mask(knee.labels.data[box], bone)
         if runner.params.crop_shaft and bone in _CROPPED_BONES:
             mask = crop_shaft(mask, geometry, bone)
         centroid = mask_centroid_mm(mask, geometry)
@@ -142,7 +173,6 @@ def compute_projection(runner: _Runner, folder: Path, progress: ProgressCallback
     from kneeviewer.surface.projection import project_cartilage
 
     knee = runner.loaded()
-    geometry = knee.labels.geometry
     surface_facts = read_surface_facts(surfaces_dir)
     t2_field = load_sparse_field(t2_dir / "t2_ms.npz") if t2_dir is not None else None
     bones = runner.params.bones
@@ -150,14 +180,18 @@ def compute_projection(runner: _Runner, folder: Path, progress: ProgressCallback
         check_cancel(runner.should_cancel, f"projection onto the {bone}")
         report(progress, "projection", index / len(bones), f"projecting onto the {bone}")
         mesh = pv.read(surfaces_dir / f"{bone}.vtp")
-        cartilage = knee.schema.cartilage_mask(knee.labels.data, bone)
+        geometry, box = bone_region(runner, bone)
+        labels = knee.labels.data[box]
+        cartilage = knee.schema.cartilage_mask(labels, bone)
         thickness = load_sparse_field(thickness_dir / f"thickness_{bone}.npz")
         depth = None
+        t2_box = None
         if t2_field is not None:
-            depth = cartilage_depth_fraction(cartilage, knee.schema.mask(knee.labels.data, bone), geometry)
+            depth = cartilage_depth_fraction(cartilage, knee.schema.mask(labels, bone), geometry)
+            t2_box = t2_field[box]
         arrays = project_cartilage(
             mesh, cartilage, geometry, thickness,
-            t2_map_ms=t2_field, depth_fraction=depth,
+            t2_map_ms=t2_box, depth_fraction=depth,
             radius_mm=runner.params.projection_radius_mm,
             max_distance_mm=runner.params.max_projection_distance_mm,
         )

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats as scipy_stats
-from sklearn.metrics import roc_auc_score
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from kneeviewer.errors import FitError, InputError
@@ -181,7 +180,7 @@ def fit_logit(table: pd.DataFrame, outcome: str, predictors: list[str], threshol
         p_values={k: float(v) for k, v in result.pvalues.items()},
         sensitivity=float(np.mean(predicted[positives])),
         specificity=float(np.mean(~predicted[~positives])),
-        auc=float(roc_auc_score(y, probability)),
+        auc=roc_auc(y, probability),
         threshold=threshold,
         row_index=list(data.index),
     )
@@ -283,6 +282,17 @@ def format_regression_table(results: dict[str, NestedLogitResult]) -> str:
                     f"{summary} | {test} |"
                 )
     return "\n".join(lines) + "\n"
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Return the area under the ROC curve as the Mann-Whitney U statistic over n_pos * n_neg (ties count half).
+
+    Written here (a few lines with scipy's ``rankdata``) to keep scikit-learn out of the dependencies.
+    """
+    labels = np.asarray(labels) == 1
+    ranks = scipy_stats.rankdata(scores)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def _check_columns(table: pd.DataFrame, columns: list[str]) -> None:

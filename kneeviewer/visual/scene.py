@@ -68,6 +68,7 @@ def add_bones(
     opacity: Mapping[str, float] | None = None,
     visible: Mapping[str, bool] | None = None,
     show_legend: bool = True,
+    vertical_legend: bool = True,
 ) -> dict[str, object]:
     """Add each bone to ``plotter`` coloured by ``colours.array`` and return the actors by bone.
 
@@ -100,21 +101,23 @@ def add_bones(
         actor.SetVisibility(bool((visible or {}).get(bone, True)))
         actors[bone] = actor
     if show_legend and legend_mapper is not None:
-        add_legend(plotter, colours.array, legend_mapper)
+        add_legend(plotter, colours.array, legend_mapper, vertical=vertical_legend)
     return actors
 
 
-def add_legend(plotter, array: str, mapper) -> None:
-    """Add a vertical scalar bar titled with the array's quantity and unit."""
+def add_legend(plotter, array: str, mapper, *, vertical: bool = True) -> None:
+    """Add a scalar bar titled with the array's quantity and unit, at the right or along the bottom."""
+    placement = (
+        {"position_x": 0.80, "position_y": 0.12, "height": 0.7, "width": 0.07}
+        if vertical
+        else {"position_x": 0.2, "position_y": 0.03, "height": 0.09, "width": 0.6}
+    )
     plotter.add_scalar_bar(
         # The trailing newline lifts the title clear of the top tick label.
         title=describe_array(array).title + "\n",
         mapper=mapper,
-        vertical=True,
-        position_x=0.80,
-        position_y=0.12,
-        height=0.7,
-        width=0.07,
+        vertical=vertical,
+        **placement,
         title_font_size=14,
         label_font_size=12,
         n_labels=5,

@@ -15,11 +15,12 @@ def phantom_run(tmp_path_factory):
     """The phantom knee on the OAI DESS grid at SNR 50, with its pipeline results."""
     root = tmp_path_factory.mktemp("phantom-knee")
     params = PhantomParams(seed=3, snr=50.0, grid="oai")
-    paths = write_phantom(root / "input", params)
+    knee = make_phantom_knee(params)
+    paths = write_phantom(root / "input", params, knee=knee)
     inputs = KneeInputs(labels=paths.labels, dess=paths.dess, msme=paths.msme, side="right")
     results = run_knee(inputs, root / "results", PipelineParams(target_vertices=12000, render=True))
     return {"params": params, "paths": paths, "inputs": inputs, "results": results,
-            "knee": make_phantom_knee(params), "out_dir": root / "results"}
+            "knee": knee, "out_dir": root / "results"}
 
 
 @pytest.fixture(scope="session")
