@@ -5,11 +5,11 @@ Usage::
     python benchmarks/bench_thickness_vs_pymskt.py [--repeats 3] [--labels PATH]
 
 For each bone (femur, tibia, patella) it times kneeviewer's
-``thickness_map_mm`` + ``bone_mesh`` + ``project_cartilage`` and pymskt's
-``BoneMesh.create_mesh`` + ``calc_cartilage_thickness`` (PyPI package
-``mskt``, tested with 0.1.22), prints the median of ``--repeats`` runs and
-the ratio, then compares the per-vertex thickness of the two by matching each
-kneeviewer vertex to its nearest pymskt vertex. The output is Markdown, ready
+``thickness_map_mm`` + ``bone_mesh`` + ``project_cartilage`` against
+pymskt's ``BoneMesh.create_mesh`` + ``calc_cartilage_thickness`` (PyPI
+package ``mskt``, tested with 0.1.22). It prints the median of ``--repeats``
+runs and the ratio. It then compares the per-vertex thickness of the two by
+matching each kneeviewer vertex to its nearest pymskt vertex. The output is Markdown, ready
 for ``docs/benchmarks/thickness.md``.
 
 ``time_pymskt_bone`` is the reusable pymskt part (the ``kneeviewer run``
@@ -19,6 +19,7 @@ benchmark calls it).
 from __future__ import annotations
 
 import argparse
+import pickle
 import platform
 import statistics
 import time
@@ -90,18 +91,22 @@ def compare_vertices(ours: BoneRun, peer: BoneRun) -> dict[str, float]:
     """Compare thickness at each kneeviewer vertex with the nearest pymskt vertex."""
     distance_mm, nearest = cKDTree(peer.points_mm).query(ours.points_mm)
     peer_at_ours = peer.thickness_mm[nearest]
+
     both = np.isfinite(ours.thickness_mm) & np.isfinite(peer_at_ours)
     difference = ours.thickness_mm[both] - peer_at_ours[both]
-    # The sagittal method sees a plate whose normal leans out of the sagittal plane by
-    # angle a as 1 / cos(a) thicker; |n_x| = sin(a) for the LPS x (left-right) normal component.
+    # A sagittal slice cuts a plate whose normal leans out of the sagittal plane by angle a
+    # 1 / cos(a) wider than its true thickness. |n_x| = sin(a) with n_x the LPS x (left-right) component.
     lean = np.abs(ours.normals[:, 0])[both]
+    ratio = ours.thickness_mm[both] / peer_at_ours[both]
+
     by_lean = {}
-    for low, high in ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.01)):
-        selected = (lean >= low) & (lean < high)
-        if selected.sum() >= 20:
-            ratio = float(np.median(ours.thickness_mm[both][selected] / peer_at_ours[both][selected]))
-            expected = float(np.median(1.0 / np.sqrt(1.0 - np.minimum(lean[selected], 0.99) ** 2)))
-            by_lean[f"ratio_|nx|_{low:.2f}-{min(high, 1.0):.2f} (n={int(selected.sum())}, 1/cos={expected:.2f})"] = ratio
+    for low, high in ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0)):
+        selected = (lean >= low) & (lean < high + 1e-9)
+        expected = 1.0 / np.sqrt(1.0 - np.minimum(lean[selected], 0.99) ** 2)
+        by_lean[f"vertices with |n_x| in [{low:.2f}, {high:.2f}]"] = float(selected.mean())
+        by_lean[f"median ratio, |n_x| in [{low:.2f}, {high:.2f}]"] = float(np.median(ratio[selected])) if selected.any() else np.nan
+        by_lean[f"median 1/cos, |n_x| in [{low:.2f}, {high:.2f}]"] = float(np.median(expected)) if selected.any() else np.nan
+
     return {
         **by_lean,
         "match_distance_median_mm": float(np.median(distance_mm)),
@@ -120,11 +125,22 @@ def compare_vertices(ours: BoneRun, peer: BoneRun) -> dict[str, float]:
     }
 
 
+def _pymskt_runs(arguments: argparse.Namespace, bone: str, bone_label: int, cartilage_labels: list[int]) -> list[BoneRun]:
+    cache = arguments.peer_cache
+    stored = pickle.loads(cache.read_bytes()) if cache is not None and cache.exists() else {}
+    if bone not in stored:
+        stored[bone] = [time_pymskt_bone(arguments.labels, bone_label, cartilage_labels) for _ in range(arguments.repeats)]
+        if cache is not None:
+            cache.write_bytes(pickle.dumps(stored))
+    return stored[bone]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per tool and bone; the median is reported")
     parser.add_argument("--labels", type=Path, default=SAMPLE_LABELS, help="DESS label map with the sample's label values")
     parser.add_argument("--skip-pymskt", action="store_true", help="time kneeviewer only")
+    parser.add_argument("--peer-cache", type=Path, help="pickle of pymskt runs: read if present, else written")
     arguments = parser.parse_args()
 
     schema = default_schema()
@@ -146,7 +162,7 @@ def main() -> None:
             continue
         bone_label = schema.values(bone)[0]
         cartilage_labels = [value for structure in BONE_CARTILAGE[bone] for value in schema.values(structure)]
-        peer_runs = [time_pymskt_bone(arguments.labels, bone_label, cartilage_labels) for _ in range(arguments.repeats)]
+        peer_runs = _pymskt_runs(arguments, bone, bone_label, cartilage_labels)
         peer = peer_runs[-1]
         peer_mesh = statistics.median(run.mesh_s for run in peer_runs)
         peer_thickness = statistics.median(run.thickness_s for run in peer_runs)

@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths, QTimer
+from PySide6.QtCore import QEventLoop, QStandardPaths, QTimer
 from PySide6.QtWidgets import QApplication
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def ensure_application() -> QApplication:
 
 
 def run_window(*, paths: list | None = None, demo: bool = False, screenshot: Path | None = None,
-               work_dir: Path | None = None) -> int:
+               work_dir: Path | None = None, view: str | None = None, array: str | None = None) -> int:
     """Open the main window, optionally on inputs or the demo knee, and run the event loop.
 
     Parameters
@@ -48,6 +48,10 @@ def run_window(*, paths: list | None = None, demo: bool = False, screenshot: Pat
         Exit status 0 on success, 1 if the run failed or was cancelled.
     work_dir : Path, optional
         Folder for runs and the log file; the per-user data folder by default.
+    view : str, optional
+        Initial camera preset.
+    array : str, optional
+        Initial point array; ignored with a warning when the bones lack it.
 
     Returns
     -------
@@ -59,17 +63,27 @@ def run_window(*, paths: list | None = None, demo: bool = False, screenshot: Pat
     app = ensure_application()
     window = MainWindow(work_dir or default_work_dir())
     status = {"code": 0}
+    if view is not None:
+        window.bone_view.view_name = view
+    if array is not None:
+        window.preferred_array = array
+    if demo:
+        window.results_shown.connect(window.pick_thickest_femur_vertex)
+    # A local loop instead of app.exec() and app.quit(): quitting the application
+    # would also end event loops of an embedding program (or of a test run).
+    loop = QEventLoop()
+    app.lastWindowClosed.connect(loop.quit)
 
     if screenshot is not None:
         def save_and_quit() -> None:
             # Give the views one more event loop pass to paint before grabbing.
-            QTimer.singleShot(500, lambda: (window.save_window_screenshot(screenshot), app.quit()))
+            QTimer.singleShot(500, lambda: (window.save_window_screenshot(screenshot), loop.quit()))
 
         def fail_and_quit(message: str) -> None:
             log.error("No screenshot written: %s", message)
             print(f"kneeviewer: error: {message}", file=sys.stderr)
             status["code"] = 1
-            app.quit()
+            loop.quit()
 
         window.results_shown.connect(save_and_quit)
         window.job_failed.connect(fail_and_quit)
@@ -81,8 +95,9 @@ def run_window(*, paths: list | None = None, demo: bool = False, screenshot: Pat
     elif paths:
         QTimer.singleShot(0, lambda: window.open_paths(list(paths)))
     elif screenshot is not None:
-        QTimer.singleShot(300, lambda: (window.save_window_screenshot(screenshot), app.quit()))
-    app.exec()
+        QTimer.singleShot(300, lambda: (window.save_window_screenshot(screenshot), loop.quit()))
+    loop.exec()
+    app.lastWindowClosed.disconnect(loop.quit)
     if window.isVisible():
         window.close()
     return status["code"]

@@ -54,7 +54,7 @@ class CohortPanel(QWidget):
     Raises
     ------
     InputError
-        The folder holds no atlas.
+        The folder contains no atlas.
     """
 
     def __init__(self, stats_dir: Path, parent: QWidget | None = None) -> None:

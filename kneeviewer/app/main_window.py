@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.locked_ranges: dict[str, tuple[float, float]] = self._read_locked_ranges()
         self._picking_from_slice = False
         self._closed = False
+        self.preferred_array = DEFAULT_ARRAY
 
         self.bone_view = BoneView(self)
         self.slice_view = SliceView(self)
@@ -380,7 +381,10 @@ class MainWindow(QMainWindow):
         arrays = available_arrays(results.meshes)
         current = self.display_panel.current_array()
         if current not in arrays:
-            current = DEFAULT_ARRAY if DEFAULT_ARRAY in arrays else (arrays[0] if arrays else None)
+            preferred = [name for name in (self.preferred_array, DEFAULT_ARRAY) if name in arrays]
+            if self.preferred_array not in arrays:
+                log.warning("The bones have no array %s; showing %s", self.preferred_array, (preferred or arrays or ["nothing"])[0])
+            current = preferred[0] if preferred else (arrays[0] if arrays else None)
         self.ranges = {}
         self.display_panel.set_arrays(arrays, current)
         self.readout.clear()
@@ -457,6 +461,15 @@ class MainWindow(QMainWindow):
         if index < 0:
             raise KeyError(f"No array {array} on the bones shown")
         self.display_panel.array_box.setCurrentIndex(index)
+
+    def pick_thickest_femur_vertex(self) -> None:
+        """Pick the femur vertex with the thickest cartilage, so the readout and slices show a cartilage point."""
+        mesh = self.bone_view.meshes.get("femur")
+        if mesh is None or "thickness_mm" not in mesh.point_data:
+            return
+        thickness = np.asarray(mesh.point_data["thickness_mm"], dtype=float)
+        if np.isfinite(thickness).any():
+            self.bone_view.pick_vertex("femur", int(np.nanargmax(thickness)))
 
     def _vertex_picked(self, bone: str, point_id: int) -> None:
         mesh = self.bone_view.meshes[bone]

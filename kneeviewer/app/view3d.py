@@ -133,7 +133,9 @@ class BoneView(QWidget):
         mesh = self.meshes[bone]
         point = np.asarray(mesh.points[point_id], dtype=float)
         size = max(0.8, 0.006 * float(np.linalg.norm(np.ptp(np.asarray(mesh.points), axis=0))))
-        self.plotter.add_mesh(pv.Sphere(radius=size, center=point), color="red", name=self._marker_name, pickable=False, reset_camera=False)
+        self.plotter.add_mesh(
+            pv.Sphere(radius=size, center=point), color="red", name=self._marker_name, pickable=False, reset_camera=False, render=False
+        )
         self.plotter.render()
         self.vertex_picked.emit(bone, int(point_id))
 

@@ -39,8 +39,8 @@ def cartilage_depth_fraction(cartilage_mask: np.ndarray, bone_mask: np.ndarray, 
     ndarray of float32, shape ``geometry.shape``
         Depth fraction in [0, 1], NaN outside the cartilage and where no bone
         lies within 10 mm of the cartilage. Both distances
-        are measured to the boundary between voxels (half the smallest
-        spacing less than to the neighbour's centre); this rescales the
+        are measured to the boundary between voxels, half the smallest
+        spacing short of the neighbour's centre. That shift rescales the
         fraction but does not move the 0.5 split.
     """
     cartilage = np.asarray(cartilage_mask).astype(bool, copy=False)

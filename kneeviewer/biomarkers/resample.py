@@ -1,9 +1,9 @@
 """Resampling of volumes and multi-echo series onto another grid in LPS space.
 
 MSME T2 series and DESS images of one session share the scanner's patient
-coordinate system, so the MSME is aligned to the DESS rigidly from the DICOM
-geometry alone, without image registration: every DESS voxel centre is
-mapped to the MSME's continuous index and interpolated there. Both inputs
+coordinate system. The MSME is therefore aligned to the DESS rigidly from
+the DICOM geometry alone, without image registration. Every DESS voxel
+centre is mapped to the MSME's continuous index and interpolated there. Both inputs
 must be in the same knee convention (both mirrored to right-knee convention
 or neither).
 """

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kneeviewer.visual.camera import VIEWS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` and ``open`` commands."""
@@ -33,6 +35,8 @@ def _add_window_options(parser: argparse.ArgumentParser) -> None:
         "--screenshot", type=Path, default=None, metavar="FILE.png",
         help="save an image of the window once the results are shown, then exit (status 1 if the run fails)",
     )
+    parser.add_argument("--view", default=None, choices=list(VIEWS), help="initial camera preset (default: anterior)")
+    parser.add_argument("--array", default=None, help="initial point array to colour by, e.g. t2_ms (default: thickness_mm)")
     parser.add_argument(
         "--work-dir", type=Path, default=None,
         help="folder for runs started from the window, the demo knee and the log file (default: per-user data folder)",
@@ -43,14 +47,14 @@ def run_demo(args: argparse.Namespace) -> int:
     """Open the window on the phantom knee."""
     from kneeviewer.app.application import run_window
 
-    return run_window(demo=True, screenshot=args.screenshot, work_dir=args.work_dir)
+    return run_window(demo=True, screenshot=args.screenshot, work_dir=args.work_dir, view=args.view, array=args.array)
 
 
 def run_open(args: argparse.Namespace) -> int:
     """Open the window on the given paths."""
     from kneeviewer.app.application import run_window
 
-    return run_window(paths=list(args.paths), screenshot=args.screenshot, work_dir=args.work_dir)
+    return run_window(paths=list(args.paths), screenshot=args.screenshot, work_dir=args.work_dir, view=args.view, array=args.array)
 
 
 def open_default_window(args: argparse.Namespace) -> int:

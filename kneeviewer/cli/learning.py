@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the preset's)")
     train.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the preset's)")
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order (default 0)")
+    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     train.add_argument("--out", type=Path, required=True, help="model folder for model.pt and model.json")
     train.set_defaults(func=run_train)
 
@@ -58,6 +59,7 @@ def run_train(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         max_epochs=args.epochs,
         seed=args.seed,
+        threads=args.threads,
     )
     if config.init == "imagenet":
         from kneeviewer.learning.models import load_weights_file

@@ -23,7 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--array", default="thickness_mm", help="point array to colour by (default: thickness_mm)")
     parser.add_argument("--view", default="anterior", choices=list(VIEWS), help="camera preset (default: anterior)")
     parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    parser.add_argument("--scale", type=int, default=1, help="image size multiplier of the 1200 x 900 window (default: 1)")
+    parser.add_argument(
+        "--size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"), default=(1200, 900),
+        help="window size in pixels before scaling (default: 1200 900)",
+    )
+    parser.add_argument("--scale", type=int, default=1, help="image size multiplier applied to --size (default: 1)")
     parser.add_argument("--transparent", action="store_true", help="write a transparent background")
     parser.add_argument(
         "--clim", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
@@ -45,6 +49,8 @@ def run_render(args: argparse.Namespace) -> int:
 
         if args.cmap not in matplotlib.colormaps:
             raise InputError(f"Unknown colour map '{args.cmap}'. Use a matplotlib name such as viridis, magma or coolwarm.")
+    if min(args.size) < 16:
+        raise InputError(f"--size must be at least 16 x 16 pixels, got {args.size[0]} x {args.size[1]}.")
     if args.clim is not None and not args.clim[1] > args.clim[0]:
         raise InputError(f"--clim needs LOW < HIGH, got {args.clim[0]} and {args.clim[1]}.")
     meshes = read_bone_meshes(args.results)
@@ -56,6 +62,7 @@ def run_render(args: argparse.Namespace) -> int:
         clim=tuple(args.clim) if args.clim else None,
         cmap=args.cmap,
         scale=args.scale,
+        window_size=tuple(args.size),
         transparent=args.transparent,
         title=args.title,
     )

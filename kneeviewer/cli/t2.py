@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, required=True, metavar="FILE",
         help="T2 map to write (.nii.gz, .nii, .nrrd or .mha); the R^2 map goes beside it as NAME_r2.EXT",
     )  # fmt: skip
-    parser.add_argument("--series", metavar="UID", default=None, help="SeriesInstanceUID when the folder holds several series")
+    parser.add_argument("--series", metavar="UID", default=None, help="SeriesInstanceUID of the series to read when the folder contains several")
     parser.add_argument(
         "--mask", type=Path, default=None, metavar="FILE",
         help="mask image on the series' grid (nonzero = fit); default: voxels above Otsu's threshold of the first echo",

@@ -41,9 +41,9 @@ def read_series(folder: str | Path, series_uid: str | None = None) -> Volume:
     Parameters
     ----------
     folder : str or Path
-        Folder that holds the series, searched recursively.
+        Folder that contains the series, searched recursively.
     series_uid : str, optional
-        SeriesInstanceUID to read; needed when the folder holds several series.
+        SeriesInstanceUID to read; needed when the folder contains several series.
 
     Returns
     -------
@@ -53,12 +53,13 @@ def read_series(folder: str | Path, series_uid: str | None = None) -> Volume:
     Raises
     ------
     SeriesError
-        If the folder holds no series or several, the series has several
+        If the folder contains no series or several, the series has several
         echoes, or a slice is missing, duplicated, unreadable or misplaced.
     """
     folder = Path(folder)
-    headers = select_series(folder, series_uid)
-    context = series_context(headers, folder)
+    skipped: list[Path] = []
+    headers = select_series(folder, series_uid, skipped)
+    context = series_context(headers, folder, skipped)
     echoes = split_echoes(headers)
     if len(echoes) > 1:
         times = ", ".join(_format_echo(time_ms, index) for index, (time_ms, _) in enumerate(echoes))
@@ -81,9 +82,9 @@ def read_multi_echo(folder: str | Path, series_uid: str | None = None) -> MultiE
     Parameters
     ----------
     folder : str or Path
-        Folder that holds the series, searched recursively.
+        Folder that contains the series, searched recursively.
     series_uid : str, optional
-        SeriesInstanceUID to read; needed when the folder holds several series.
+        SeriesInstanceUID to read; needed when the folder contains several series.
 
     Returns
     -------
@@ -97,13 +98,14 @@ def read_multi_echo(folder: str | Path, series_uid: str | None = None) -> MultiE
     Raises
     ------
     SeriesError
-        If the folder holds no series or several, an echo lacks EchoTime or
+        If the folder contains no series or several, an echo lacks EchoTime or
         has fewer slices than the others, or a slice is missing, duplicated,
         unreadable or misplaced.
     """
     folder = Path(folder)
-    headers = select_series(folder, series_uid)
-    context = series_context(headers, folder)
+    skipped: list[Path] = []
+    headers = select_series(folder, series_uid, skipped)
+    context = series_context(headers, folder, skipped)
     echoes = split_echoes(headers)
 
     for index, (time_ms, _) in enumerate(echoes):
@@ -143,9 +145,9 @@ def split_echoes(headers: Sequence[DicomHeader]) -> list[tuple[float | None, lis
     """Group files into echoes, ordered by increasing echo time.
 
     Files are grouped by EchoTime when every file has one and EchoTime
-    separates at least as many echoes as EchoNumbers does; otherwise by
-    EchoNumbers, with the echo time of a group taken from its files (None
-    when they have none).
+    separates at least as many echoes as EchoNumbers does. Otherwise they
+    are grouped by EchoNumbers, and a group's echo time is the median of
+    its files' EchoTime (None when they have none).
 
     Returns
     -------
@@ -261,7 +263,8 @@ def _read_pixels(header: DicomHeader, context: str) -> np.ndarray:
         ) from error
     if pixels.ndim != 2:
         raise SeriesError(
-            f"{context}: {header.path} holds pixel data of shape {pixels.shape}; expected one greyscale slice."
+            f"{context}: {header.path} contains pixel data of shape {pixels.shape}; expected one greyscale slice. "
+            "Pick a greyscale single-frame series."
         )
     slope = float(dataset.get("RescaleSlope", 1.0) or 1.0)
     intercept = float(dataset.get("RescaleIntercept", 0.0) or 0.0)

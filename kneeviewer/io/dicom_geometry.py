@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from kneeviewer.errors import SeriesError
-from kneeviewer.io.dicom_scan import DicomHeader, series_label
+from kneeviewer.io.dicom_scan import DicomHeader, series_label, skipped_note
 from kneeviewer.io.volume import Geometry
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,12 @@ def stack_geometry(headers: list[DicomHeader], context: str) -> tuple[list[Dicom
     return ordered, geometry
 
 
-def series_context(headers: list[DicomHeader], folder: Path) -> str:
-    """Return the prefix of error messages: the series UID, description and folder."""
-    return f"Series {series_label(headers)} in {folder}"
+def series_context(headers: list[DicomHeader], folder: Path, skipped: list[Path] | None = None) -> str:
+    """Return the prefix of error messages: the series UID, description, folder and any skipped files."""
+    context = f"Series {series_label(headers)} in {folder}"
+    if skipped:
+        context += f" ({skipped_note(skipped)})"
+    return context
 
 
 def _orientation(headers: list[DicomHeader], context: str) -> np.ndarray:

@@ -8,6 +8,7 @@ SeriesInstanceUID; file names and folder layout play no part.
 from __future__ import annotations
 
 import logging
+import struct
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +91,7 @@ class SeriesInfo:
     laterality : str or None
         ``"L"`` or ``"R"`` from ImageLaterality or Laterality, None when blank.
     folder : Path
-        Folder that holds the first file of the series.
+        Folder that contains the first file of the series.
     """
 
     patient_id: str
@@ -127,7 +128,7 @@ def find_series(folder: str | Path) -> list[SeriesInfo]:
     -------
     list of SeriesInfo
         One entry per SeriesInstanceUID, sorted by patient, study date,
-        study UID and series number. Empty when the folder holds no DICOM
+        study UID and series number. Empty when the folder contains no DICOM
         image files.
 
     Raises
@@ -149,11 +150,22 @@ def find_series(folder: str | Path) -> list[SeriesInfo]:
     )
 
 
-def scan_headers(folder: str | Path) -> dict[str, list[DicomHeader]]:
+def scan_headers(folder: str | Path, skipped: list[Path] | None = None) -> dict[str, list[DicomHeader]]:
     """Read the header of every DICOM image file under ``folder``, grouped by SeriesInstanceUID.
 
     Files that are not DICOM, DICOMDIR indexes and DICOM files without a
     SeriesInstanceUID (often truncated files) are skipped and logged.
+
+    NOTE: files without the 128-byte preamble and "DICM" prefix (old
+    ACR-NEMA style) are skipped as not DICOM.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Folder to scan recursively.
+    skipped : list of Path, optional
+        Receives the DICOM files that were skipped as unreadable or
+        incomplete, so that later error messages can name them.
 
     Raises
     ------
@@ -168,30 +180,40 @@ def scan_headers(folder: str | Path) -> dict[str, list[DicomHeader]]:
 
     groups: dict[str, list[DicomHeader]] = defaultdict(list)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        header = read_header(path)
+        header = read_header(path, skipped)
         if header is not None:
             groups[header.series_uid].append(header)
     return dict(groups)
 
 
-def read_header(path: Path) -> DicomHeader | None:
-    """Read one file's header; return None when it is not a DICOM image file."""
+def read_header(path: Path, skipped: list[Path] | None = None) -> DicomHeader | None:
+    """Read one file's header; return None when it is not a DICOM image file.
+
+    DICOM files that cannot be read or lack a SeriesInstanceUID are logged
+    and appended to ``skipped`` when it is given.
+    """
     try:
         dataset = pydicom.dcmread(path, stop_before_pixels=True)
     except InvalidDicomError:
         return None
-    except (OSError, EOFError, ValueError, KeyError, TypeError) as error:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, struct.error) as error:
         log.warning("Skipped unreadable DICOM file %s: %s", path, error)
+        if skipped is not None:
+            skipped.append(path)
         return None
     if dataset.get("SOPClassUID") == _DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in dataset:
         return None
     if not dataset.get("SeriesInstanceUID"):
         log.warning("Skipped DICOM file %s: it has no SeriesInstanceUID (truncated or not an image).", path)
+        if skipped is not None:
+            skipped.append(path)
         return None
     return DicomHeader(path=path, dataset=dataset)
 
 
-def select_series(folder: str | Path, series_uid: str | None = None) -> list[DicomHeader]:
+def select_series(
+    folder: str | Path, series_uid: str | None = None, skipped: list[Path] | None = None
+) -> list[DicomHeader]:
     """Return the headers of one series in ``folder``.
 
     Parameters
@@ -199,21 +221,25 @@ def select_series(folder: str | Path, series_uid: str | None = None) -> list[Dic
     folder : str or Path
         Folder to scan recursively.
     series_uid : str, optional
-        SeriesInstanceUID to pick. Required when the folder holds several
+        SeriesInstanceUID to pick. Required when the folder contains several
         series.
+    skipped : list of Path, optional
+        Receives the DICOM files skipped as unreadable (see :func:`scan_headers`).
 
     Raises
     ------
     SeriesError
-        If the folder holds no DICOM image files, if ``series_uid`` is not
-        among its series, or if it holds several series and no
+        If the folder contains no DICOM image files, if ``series_uid`` is not
+        among its series, or if it contains several series and no
         ``series_uid`` was given.
     """
     folder = Path(folder)
-    groups = scan_headers(folder)
+    skipped = skipped if skipped is not None else []
+    groups = scan_headers(folder, skipped)
     if not groups:
+        unreadable = f" ({skipped_note(skipped)})" if skipped else ""
         raise SeriesError(
-            f"No DICOM image files found in {folder} or its subfolders. "
+            f"No DICOM image files found in {folder} or its subfolders{unreadable}. "
             "Choose the folder that contains the series' DICOM files."
         )
     if series_uid is not None:
@@ -231,6 +257,13 @@ def select_series(folder: str | Path, series_uid: str | None = None) -> list[Dic
             "Pass --series UID to choose one, or choose the series in the dialog."
         )
     return next(iter(groups.values()))
+
+
+def skipped_note(skipped: list[Path]) -> str:
+    """Return ``"skipped N unreadable DICOM file(s): a, b, c"`` naming up to three files."""
+    names = ", ".join(str(path) for path in skipped[:3])
+    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return f"skipped {len(skipped)} unreadable or truncated DICOM file(s): {names}{more}"
 
 
 def series_label(headers: list[DicomHeader]) -> str:

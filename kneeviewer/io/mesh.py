@@ -135,6 +135,7 @@ def _read_ply(path: Path) -> pv.PolyData:
         raise ValueError("no PLY header")
     header = data[:end].decode("ascii").splitlines()
     body = data[end + len(b"end_header\n") :]
+
     if "format binary_little_endian 1.0" not in header:
         # ASCII and big-endian PLY files: VTK reads their geometry.
         return pv.read(str(path))
@@ -145,6 +146,7 @@ def _read_ply(path: Path) -> pv.PolyData:
             elements.append((words[1], int(words[2]), []))
         elif words and words[0] == "property":
             elements[-1][2].append(words[1:])
+
     offset = 0
     points = None
     arrays: dict[str, np.ndarray] = {}
@@ -170,6 +172,7 @@ def _read_ply(path: Path) -> pv.PolyData:
                     arrays[field] = np.array(block[field])
             if {"nx", "ny", "nz"} <= set(record.names):
                 arrays["Normals"] = np.stack([block[axis] for axis in ("nx", "ny", "nz")], axis=1).astype(np.float32)
+
     if points is None:
         raise ValueError("no vertex element")
     mesh = pv.PolyData(points, np.hstack([np.full((len(faces), 1), 3), faces]).ravel() if len(faces) else None)

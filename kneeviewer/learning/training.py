@@ -109,8 +109,8 @@ def fit(
     labels : (n,) array of 0/1
     """
     targets = torch.as_tensor(np.array(labels, dtype=np.float32))
-    train_rows = np.asarray(train_rows)
-    validation_rows = np.asarray(validation_rows)
+    train_rows = np.array(train_rows, dtype=np.int64)  # a writable copy for torch.from_numpy
+    validation_rows = np.array(validation_rows, dtype=np.int64)
     positives = float(targets[train_rows].sum())
     negatives = float(len(train_rows) - positives)
     if positives == 0 or negatives == 0:

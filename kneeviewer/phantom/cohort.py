@@ -9,14 +9,14 @@ minimum medial joint space width and a global cartilage thinning.
 
 Chronic pain is drawn from a logistic model::
 
-    logit = -0.45 + k * (risk_mm - 0.75) - 0.5 * k * (protective_mm - 0.75)
+    logit = -0.45 + k * (risk_mm - 1) - 0.5 * k * (protective_mm - 1)
             + 0.04 * (age - 63.9) + 0.06 * (bmi - 28)
 
 where ``risk_mm`` is the depth of a cartilage thinning in the weight-bearing
 zone of the medial femoral condyle, ``protective_mm`` the depth of one in
 a lateral anterior (trochlear) zone of the femur, both drawn uniformly in
-[0, 1.5] mm per patient (the risk one deepens by 0.1 mm a year), and ``k``
-is 10 (``strong``), 2 (``weak``) or 0 (``none``, which also plants no
+[0, 2] mm per patient (the risk one deepens by 0.1 mm a year), and ``k``
+is 10 (``strong``), 2 (``weak``) per mm or 0 (``none``, which also plants no
 thinning). The two zones are saved as per-vertex masks of each bone's
 results mesh in ``truth/<knee_id>.npz`` (keys ``<bone>/risk_zone`` and
 ``<bone>/protective_zone``).
@@ -54,8 +54,8 @@ BONES = ("femur", "tibia", "patella")
 RISK_DIRECTION = (1.0, 0.0, -1.0)
 #: Direction to the lateral (-x), anterior (-y) part of the trochlea.
 PROTECTIVE_DIRECTION = (-0.5, -0.85, 0.15)
-ZONE_RADIUS_MM = 12.0
-MAX_THINNING_MM = 1.5
+ZONE_RADIUS_MM = 15.0
+MAX_THINNING_MM = 2.0
 RISK_PROGRESSION_MM_PER_YEAR = 0.1
 
 COHORT_COLUMNS = (
@@ -77,6 +77,8 @@ class CohortParams:
     target_vertices : approximate vertices of each bone mesh.
     source : "pipeline" (phantom images through the per-knee pipeline) or
         "analytic" (meshes and maps straight from the analytic fields).
+    bones : bones to mesh, map and turn into images; fewer bones make
+        small test cohorts faster.
     """
 
     n_patients: int
@@ -86,8 +88,13 @@ class CohortParams:
     grid: str = "coarse"
     target_vertices: int = 2000
     source: str = "pipeline"
+    bones: tuple[str, ...] = BONES
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "bones", tuple(self.bones))
+        if not self.bones or not set(self.bones) <= set(BONES):
+            raise InputError(f"Bones {self.bones} are invalid; choose among {', '.join(BONES)}.")
+
         if self.n_patients < 3:
             raise InputError(f"A cohort needs at least 3 patients for train, validation and test, got {self.n_patients}.")
         if self.n_timepoints < 1:
@@ -132,8 +139,8 @@ def draw_cohort(params: CohortParams) -> list[KneeSpec]:
             jsw = float(np.clip((5.6 if sex == "M" else 4.9) - 0.9 * jsn_medial + rng.normal(0.0, 0.5), 0.0, 8.0))
             logit = (
                 -0.45
-                + slope * (risk - 0.75)
-                - 0.5 * slope * (protective - 0.75)
+                + slope * (risk - 0.5 * MAX_THINNING_MM)
+                - 0.5 * slope * (protective - 0.5 * MAX_THINNING_MM)
                 + 0.04 * (age - 63.9)
                 + 0.06 * (bmi - 28.0)
             )
@@ -218,9 +225,9 @@ def build_knee(spec: KneeSpec, cohort_dir: Path, params: CohortParams) -> str:
     if params.source == "pipeline":
         _run_pipeline(spec, knee_dir, params)
     else:
-        write_analytic_results(phantom_params(spec), results_dir, params.target_vertices)
+        write_analytic_results(phantom_params(spec), results_dir, params.target_vertices, params.bones)
     masks = {}
-    for bone in BONES:
+    for bone in params.bones:
         mesh = pv.read(results_dir / f"{bone}.vtp")
         for name, mask in zone_masks(np.asarray(mesh.points), spec, bone).items():
             masks[f"{bone}/{name}"] = mask
@@ -240,7 +247,7 @@ def _run_pipeline(spec: KneeSpec, knee_dir: Path, params: CohortParams) -> None:
     run_knee(
         KneeInputs(labels=paths.labels, dess=paths.dess, msme=paths.msme, side="right"),
         knee_dir / "results",
-        params=PipelineParams(target_vertices=params.target_vertices, render=False),
+        params=PipelineParams(target_vertices=params.target_vertices, render=False, bones=params.bones),
     )
     # The images are large and can be rebuilt from phantom.json; the results stay.
     shutil.rmtree(inputs_dir, ignore_errors=True)
@@ -287,7 +294,7 @@ def build_cohort(
     splits = write_splits(out_dir, table, seed=params.seed, ratios=split_ratios)
     balance = check_split_balance(table, dict(zip(splits["patient_id"], splits["split"], strict=True)))
     (out_dir / "split_balance.json").write_text(json.dumps(balance.as_dict(), indent=1))
-    build_image_store(table, out_dir / "images", progress=sub_progress(progress, 0.85, 1.0), should_cancel=should_cancel)
+    build_image_store(table, out_dir / "images", bones=params.bones, progress=sub_progress(progress, 0.85, 1.0), should_cancel=should_cancel)
     report(progress, "cohort", 1.0, f"{len(table)} knees in {out_dir}")
     return table
 
@@ -336,7 +343,9 @@ _RAY_TOLERANCE_MM = 1e-3
 _RAY_MAX_STEPS = 300
 
 
-def write_analytic_results(phantom: PhantomParams, results_dir: Path, target_vertices: int) -> None:
+def write_analytic_results(
+    phantom: PhantomParams, results_dir: Path, target_vertices: int, bones: Sequence[str] = BONES
+) -> None:
     """Write a results folder straight from the phantom's analytic truth.
 
     Each bone is meshed by marching cubes of its signed distance on a 1 mm
@@ -363,7 +372,7 @@ def write_analytic_results(phantom: PhantomParams, results_dir: Path, target_ver
     rng = np.random.default_rng(np.random.SeedSequence([phantom.seed, 11]))
     maps: dict[str, np.ndarray] = {}
     summary: dict = {"source": "analytic phantom", "phantom": phantom.to_dict(), "bones": {}}
-    for bone_name in BONES:
+    for bone_name in bones:
         bone = anatomy.bones[bone_name]
         low, high = bone.bounds_mm(2.0 * _MESH_SPACING_MM)
         z_low, z_high = _Z_EXTENT_MM[bone_name]
@@ -385,7 +394,8 @@ def write_analytic_results(phantom: PhantomParams, results_dir: Path, target_ver
         mesh.field_data["centroid_mm"] = centroid
         mesh.save(results_dir / f"{bone_name}.vtp")
 
-        hits, hit = _cast_rays(distance_mm, bone_name, centroid, float(np.linalg.norm(high - low)))
+        corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+        hits, hit = _cast_rays(distance_mm, bone_name, centroid, float(np.linalg.norm(corners - centroid, axis=1).max()))
         pixel_fields = _truth_fields(bone, hits, centroid)
         for name, values in pixel_fields.items():
             noise = {"thickness_mm": 0.05, "bone_shape_mm": 0.0}.get(name, 1.0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kneeviewer.biomarkers.t2 import DEFAULT_MIN_R2, DEFAULT_T2_RANGE_MS
+
 
 @dataclass(frozen=True)
 class KneeInputs:
@@ -76,8 +78,8 @@ class PipelineParams:
     crop_shaft: bool = True
     projection_radius_mm: float = 0.729
     max_projection_distance_mm: float = 10.0
-    t2_min_r2: float = 0.6
-    t2_range_ms: tuple[float, float] = (1.0, 200.0)
+    t2_min_r2: float = DEFAULT_MIN_R2
+    t2_range_ms: tuple[float, float] = DEFAULT_T2_RANGE_MS
     render: bool = True
     bones: tuple[str, ...] = field(default=("femur", "tibia", "patella"))
 

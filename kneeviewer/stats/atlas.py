@@ -10,7 +10,7 @@ import pandas as pd
 import pyvista as pv
 
 from kneeviewer.errors import InputError
-from kneeviewer.progress import CancelCheck, ProgressCallback, check_cancel, report, sub_progress
+from kneeviewer.progress import CancelCheck, ProgressCallback, check_cancel, report
 from kneeviewer.stats.correspondence import register_surfaces, resample_to_reference
 
 log = logging.getLogger(__name__)

@@ -235,8 +235,8 @@ def _centroid_mm(mesh: pv.PolyData, results_dir, bone: str) -> np.ndarray:
     try:
         return np.asarray(json.loads(summary_path.read_text())["bones"][bone]["centroid_mm"], dtype=float).reshape(3)
     except (OSError, KeyError, ValueError):
-        # NOTE: without a stored volumetric centroid the vertex mean stands in; it
-        # shifts the medial/lateral plane slightly toward the denser side of the mesh.
+        # NOTE: without a stored volumetric centroid the vertex mean is used instead, which
+        # shifts the medial/lateral plane slightly toward the more densely sampled side.
         return np.asarray(mesh.points, dtype=float).mean(axis=0)
 
 

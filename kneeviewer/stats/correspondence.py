@@ -272,8 +272,8 @@ def rigid_cpd(
 def _posterior(moved: np.ndarray, x: np.ndarray, sigma2: float, outlier_weight: float, dim: int, extra_d2=None):
     """Return the ``(m, n)`` CPD posterior of moving point m generating fixed point n."""
     m, n = len(moved), len(x)
-    # float32 halves memory traffic of the (m, n) matrices; the sums below stay accurate
-    # to about 1e-6 relative, far below the tolerance of the EM iterations.
+    # float32 halves the memory traffic of the (m, n) matrices. The sums stay accurate to
+    # about 1e-6 relative, far below the tolerance of the EM iterations.
     d2 = _squared_distances(moved.astype(np.float32), x.astype(np.float32))
     if extra_d2 is not None:
         d2 += extra_d2
@@ -422,9 +422,9 @@ def _single_threaded_blas():
     """Limit BLAS to one thread for the EM loops.
 
     Their products have an inner dimension of 3 and their solves are at most
-    ``n_control`` square, too small to gain from threads; on a busy machine
-    the thread hand-offs made one registration about 25 times slower
-    (21 s against 0.8 s for 500 samples on the 2-core test machine).
+    ``n_control`` square, too small to gain from threads. On a busy 2-core
+    machine the thread hand-offs made one 500-sample registration 21 s
+    instead of 0.8 s.
     """
     if threadpool_limits is None:
         return contextlib.nullcontext()

@@ -2,29 +2,24 @@
 
 Rows are Grad-CAM strategies. Columns are the TP_pain mean Grad-CAM, the
 TN_nopain mean Grad-CAM (both on one colour scale per row) and -log10 of the
-group p-value, with the significance threshold drawn as a black contour on
-the bone and a line on the colour bar, and the correction named in the
-column title. Each bone view is an off-screen pyvista render; matplotlib
+group p-value. The significance threshold is a black contour on the bone and
+a line on the colour bar, and the column title names the correction. Each bone view is an off-screen pyvista render; matplotlib
 lays them out with colour bars and writes PNG, SVG or PDF.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pyvista as pv
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pyvista as pv  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from kneeviewer.errors import InputError  # noqa: E402
-from kneeviewer.stats.corrections import CORRECTIONS  # noqa: E402
+from kneeviewer.errors import InputError
+from kneeviewer.stats.corrections import CORRECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +27,14 @@ GRADCAM_CMAP = "inferno"
 P_CMAP = "YlOrRd"
 NAN_COLOUR = "#d9d9d9"
 #: View direction (from the bone centre toward the camera, LPS) and view-up per bone:
-#: the femur from below (distal condyles), the tibia from above (plateau), the patella from behind.
+#: the femur from below and in front (trochlea and distal condyles), the tibia from above (plateau),
+#: the patella from behind (articular surface).
 BONE_VIEWS = {
-    "femur": ((0.0, 0.35, -1.0), (0.0, -1.0, 0.0)),
+    "femur": ((0.0, -0.3, -1.0), (0.0, -1.0, 0.0)),
     "tibia": ((0.0, 0.35, 1.0), (0.0, -1.0, 0.0)),
     "patella": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
 }
 SUFFIXES = (".png", ".svg", ".pdf")
-
-
-@dataclass
-class PanelData:
-    """Arrays of one strategy on the atlas bone."""
-
-    strategy: str
-    tp_mean: np.ndarray
-    tn_mean: np.ndarray
-    p_values: np.ndarray
 
 
 def p_array_name(strategy: str, correction: str) -> str:
@@ -110,6 +96,17 @@ def render_bone(
     return _crop_background(np.asarray(image)[..., :3])
 
 
+def side_label(bone: str) -> str:
+    """Return "lateral <-  -> medial" (or mirrored) for the horizontal axis of a bone's view.
+
+    In right-knee convention medial is +x; the screen's right-hand direction is
+    the cross product of the viewing direction and the view-up vector.
+    """
+    direction, view_up = BONE_VIEWS.get(bone, BONE_VIEWS["femur"])
+    right = np.cross(-np.asarray(direction, float), np.asarray(view_up, float))
+    return "lateral \u2190     \u2192 medial" if right[0] > 0 else "medial \u2190     \u2192 lateral"
+
+
 def build_cohort_figure(atlas: pv.PolyData, bone: str, correction: str = "none", alpha: float = 0.05) -> Figure:
     """Compose the figure of one atlas bone; see the module docstring for the layout.
 
@@ -129,7 +126,8 @@ def build_cohort_figure(atlas: pv.PolyData, bone: str, correction: str = "none",
     n_tn = int(np.asarray(atlas.field_data["n_tn"])[0]) if "n_tn" in atlas.field_data else None
     threshold = -np.log10(alpha)
     rows = len(strategies)
-    figure = plt.figure(figsize=(9.6, 3.0 * rows + 0.8), layout="constrained")
+    # A bare Figure (no pyplot) leaves the process's matplotlib backend alone, which the Qt app relies on.
+    figure = Figure(figsize=(9.6, 3.0 * rows + 0.8), layout="constrained")
     grid = figure.add_gridspec(rows, 5, width_ratios=[1, 1, 0.06, 1, 0.06])
     for row, strategy in enumerate(strategies):
         tp = np.asarray(atlas.point_data[f"tp_mean_gradcam_{strategy}"], float)
@@ -142,8 +140,8 @@ def build_cohort_figure(atlas: pv.PolyData, bone: str, correction: str = "none",
         p_clim = (0.0, max(2.0 * threshold, p_max))
 
         panels = [
-            (0, tp, GRADCAM_CMAP, gradcam_clim, None, f"TP_pain mean" + (f" (n = {n_tp})" if n_tp is not None else "")),
-            (1, tn, GRADCAM_CMAP, gradcam_clim, None, f"TN_nopain mean" + (f" (n = {n_tn})" if n_tn is not None else "")),
+            (0, tp, GRADCAM_CMAP, gradcam_clim, None, "TP_pain mean" + (f" (n = {n_tp})" if n_tp is not None else "")),
+            (1, tn, GRADCAM_CMAP, gradcam_clim, None, "TN_nopain mean" + (f" (n = {n_tn})" if n_tn is not None else "")),
             (3, log_p, P_CMAP, p_clim, threshold, f"-log10 p, {CORRECTIONS[correction]}"),
         ]
         for column, values, cmap, clim, level, title in panels:
@@ -157,11 +155,13 @@ def build_cohort_figure(atlas: pv.PolyData, bone: str, correction: str = "none",
                 axis.set_title(title, fontsize=10)
             if column == 0:
                 axis.set_ylabel(f"Grad-CAM {strategy}", fontsize=11)
+            if row == rows - 1:
+                axis.set_xlabel(side_label(bone), fontsize=9)
         gradcam_bar = figure.colorbar(
-            plt.cm.ScalarMappable(Normalize(*gradcam_clim), GRADCAM_CMAP), cax=figure.add_subplot(grid[row, 2])
+            ScalarMappable(Normalize(*gradcam_clim), GRADCAM_CMAP), cax=figure.add_subplot(grid[row, 2])
         )
         gradcam_bar.set_label("Grad-CAM (0..1)", fontsize=9)
-        p_bar = figure.colorbar(plt.cm.ScalarMappable(Normalize(*p_clim), P_CMAP), cax=figure.add_subplot(grid[row, 4]))
+        p_bar = figure.colorbar(ScalarMappable(Normalize(*p_clim), P_CMAP), cax=figure.add_subplot(grid[row, 4]))
         p_bar.ax.axhline(threshold, color="black", linewidth=2)
         p_bar.set_label(f"-log10 p (line: p = {alpha:g})", fontsize=9)
     figure.suptitle(
@@ -184,10 +184,7 @@ def save_cohort_figure(
         raise InputError(f"Resolution {dpi} dpi is out of range; use 10 to 2400.")
     figure = build_cohort_figure(read_atlas(stats_dir, bone), bone, correction, alpha)
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        figure.savefig(out, dpi=dpi)
-    finally:
-        plt.close(figure)
+    figure.savefig(out, dpi=dpi)
     log.info("Wrote cohort figure %s", out)
     return out
 

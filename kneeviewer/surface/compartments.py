@@ -2,10 +2,10 @@
 
 In right-knee convention (LPS) the medial side is toward +x. The split is a
 sagittal plane through the x of the bone's volumetric centroid (of the
-shaft-cropped mask) for all three bones. For the femur this plane falls
-close to the intercondylar notch because the cropped femur is nearly
-symmetric about it; it sits slightly medial of the notch, as the medial
-condyle is the larger one.
+shaft-cropped mask) for all three bones. For the femur this plane runs
+through the intercondylar notch: on the sample right knee the centroid lies
+within about 1 mm of the highest point of the notch roof (measured on the
+distal profile of the posterior condyles).
 """
 
 from __future__ import annotations

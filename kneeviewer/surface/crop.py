@@ -33,8 +33,8 @@ def crop_shaft(mask: np.ndarray, geometry: Geometry, bone: str) -> np.ndarray:
         Grid of the mask.
     bone : {"femur", "tibia", "patella"}
         Which bone. The femur keeps voxels whose LPS z lies within the
-        mediolateral width of its lowest voxel, the tibia within that width
-        of its highest voxel; the patella is returned uncropped.
+        mediolateral width of its lowest voxel, and the tibia those within
+        that width of its highest voxel. The patella is returned uncropped.
 
     Returns
     -------

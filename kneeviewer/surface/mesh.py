@@ -5,9 +5,9 @@ reduced to its largest 6-connected component with internal cavities filled,
 and triangulated in the grid frame (``spacing * ijk``, mm):
 
 1. The mask is blurred with a Gaussian of half the target edge length and
-   resampled to an isotropic grid of that edge length, chosen from the
-   bone's surface area so that VTK's flying edges at the 0.5 level gives
-   about ``target_vertices`` vertices. This replaces decimation of a
+   resampled to an isotropic grid of that edge length. The edge length comes
+   from the bone's surface area, so that VTK's flying edges at the 0.5
+   level gives about ``target_vertices`` vertices. This replaces decimation of a
    full-resolution surface: VTK's quadric decimation tore the sample femur
    (3 to 20 open or non-manifold edges) and took several seconds, while an
    isosurface of a padded volume is closed by construction.
@@ -58,7 +58,7 @@ def bone_mesh(
     smoothing_iterations: int = 15,
     crop: bool = True,
 ) -> pv.PolyData:
-    """Triangulate a bone mask into a closed, smoothed, decimated LPS mesh with outward normals.
+    """Triangulate a bone mask into a closed, smoothed LPS mesh of about ``target_vertices`` vertices with outward normals.
 
     Parameters
     ----------

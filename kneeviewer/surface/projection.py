@@ -5,7 +5,7 @@ DESS in-plane pixel) runs outward along the vertex normal, from the surface
 to ``max_distance_mm``. The thickness (and T2 total, deep and superficial
 when given) of the cartilage voxels whose centres fall inside the cylinder
 is averaged. The cylinder goes outward only, so only the articular side of
-a bone gathers values. A vertex whose cylinder holds no cartilage gets NaN.
+a bone gathers values. A vertex whose cylinder contains no cartilage gets NaN.
 
 Candidate voxels are found with a k-d tree of cartilage voxel centres in
 LPS: balls spaced along each normal cover the cylinder, and the exact
@@ -68,8 +68,8 @@ def project_cartilage(
         T2 per voxel in ms (NaN where the fit failed).
     depth_fraction : ndarray, shape ``geometry.shape``, optional
         Depth fraction (0 at bone, 1 at the articular surface) that splits T2
-        into deep (below 0.5) and superficial (0.5 or more). Required for the
-        layer means; without it only ``t2_ms`` is returned.
+        into deep (below 0.5) and superficial (0.5 or more). Without it the
+        layer arrays are returned all NaN.
     radius_mm : float
         Cylinder radius.
     max_distance_mm : float
@@ -102,8 +102,12 @@ def project_cartilage(
         fields["t2_ms"] = t2
         if depth_fraction is not None:
             fraction = np.asarray(depth_fraction, dtype=float)[cartilage]
-            fields["t2_deep_ms"] = np.where(fraction < DEEP_SUPERFICIAL_SPLIT, t2, np.nan)
-            fields["t2_superficial_ms"] = np.where(fraction >= DEEP_SUPERFICIAL_SPLIT, t2, np.nan)
+        else:
+            logger.warning("T2 was given without a depth fraction; t2_deep_ms and t2_superficial_ms are all NaN.")
+            fraction = np.full(t2.shape, np.nan)
+        # NaN fractions fail both comparisons, so such voxels join neither layer.
+        fields["t2_deep_ms"] = np.where(fraction < DEEP_SUPERFICIAL_SPLIT, t2, np.nan)
+        fields["t2_superficial_ms"] = np.where(fraction >= DEEP_SUPERFICIAL_SPLIT, t2, np.nan)
     results = {name: np.full(len(vertices), np.nan, dtype=np.float32) for name in fields}
     if len(voxel_index) == 0 or len(vertices) == 0:
         return results

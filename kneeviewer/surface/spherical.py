@@ -31,14 +31,17 @@ doi:10.1038/s41598-021-01111-x
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 from scipy.interpolate import CloughTocher2DInterpolator, LinearNDInterpolator
-from scipy.spatial import Delaunay, cKDTree
+from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from kneeviewer.errors import InputError
+
+log = logging.getLogger(__name__)
 
 MAP_SIZE = 224
 
@@ -207,7 +210,11 @@ def forward_map(
     column_theta, row_phi = config.pixel_centres()
     grid_theta, grid_phi = np.meshgrid(column_theta, row_phi)  # shape (rows = phi, columns = theta)
     with _single_threaded_blas():
-        triangulation = Delaunay(np.column_stack([sample_theta, sample_phi]))
+        try:
+            triangulation = Delaunay(np.column_stack([sample_theta, sample_phi]))
+        except QhullError as error:
+            log.warning("No spherical map for %s: the %d vertices on the map are degenerate (%s).", bone, len(theta), error)
+            return result
         interpolated = CloughTocher2DInterpolator(triangulation, sample_values)(grid_theta, grid_phi)
         valid = LinearNDInterpolator(triangulation, sample_valid)(grid_theta, grid_phi)
     usable = np.isfinite(valid) & (valid >= 0.5) & np.isfinite(interpolated)

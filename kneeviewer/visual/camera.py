@@ -49,6 +49,6 @@ def apply_view(plotter, view: str, bounds: tuple[float, ...] | None = None) -> N
     radius = max(float(np.linalg.norm(box[:, 1] - box[:, 0])) / 2.0, 1.0)
     position = center + 4.0 * radius * np.asarray(direction)
     plotter.camera_position = [tuple(position), tuple(center), view_up]
-    plotter.reset_camera(bounds=tuple(box.ravel()))
+    plotter.renderer.reset_camera(render=False, bounds=tuple(box.ravel()))
     # reset_camera leaves a wide margin around the bounding sphere.
     plotter.camera.zoom(1.25)

@@ -1,4 +1,4 @@
-"""Cartilage thickness on analytic phantoms with a known answer.
+"""Cartilage thickness on analytic phantoms of known thickness.
 
 Phantoms sit on an OAI-like DESS grid (0.365 x 0.365 mm in plane, 0.7 mm
 sagittal slices) whose direction matrix is rotated 20 degrees about the
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kneeviewer.biomarkers.layers import cartilage_depth_fraction
 from kneeviewer.biomarkers.thickness import thickness_map_mm
 from kneeviewer.errors import Cancelled, InputError
 from kneeviewer.io.volume import Geometry
@@ -124,3 +125,30 @@ def test_thickness_reports_progress():
     updates = []
     thickness_map_mm(mask, geometry, progress=lambda stage, fraction, message: updates.append((stage, fraction)))
     assert updates[-1] == ("thickness", 1.0)
+
+
+def test_depth_fraction_two_layer_slab():
+    geometry = _dess_geometry((40, 40, 4))
+    points = _voxel_centres_mm(geometry)
+    z = points[..., 2]
+    bone = (z > -4.0) & (z < 0.0)
+    cartilage = (z >= 0.0) & (z < 2.0)
+    fraction = cartilage_depth_fraction(cartilage, bone, geometry)
+    central = cartilage & (np.abs(points[..., 1]) < 3.0)
+    assert np.all(np.isnan(fraction[~cartilage]))
+    assert np.nanmin(fraction) >= 0.0
+    assert np.nanmax(fraction) <= 1.0
+    # Voxels in the bone-side half (0 <= z < 1 mm) are deep, the others superficial.
+    assert np.all(fraction[central & (z < 0.8)] < 0.5)
+    assert np.all(fraction[central & (z > 1.2)] >= 0.5)
+
+
+def test_depth_fraction_increases_outward():
+    geometry = _dess_geometry((40, 40, 4))
+    points = _voxel_centres_mm(geometry)
+    z = points[..., 2]
+    cartilage = (z >= 0.0) & (z < 2.5)
+    fraction = cartilage_depth_fraction(cartilage, (z > -4.0) & (z < 0.0), geometry)
+    central = cartilage & (np.abs(points[..., 1]) < 3.0)
+    correlation = np.corrcoef(z[central], fraction[central])[0, 1]
+    assert correlation > 0.95

@@ -59,10 +59,10 @@ def test_render_cli_transparent_scale(tmp_path: Path) -> None:
     results = write_sphere_results(tmp_path / "results")
     out = tmp_path / "figure.png"
     status = main(["render", "--results", str(results), "--array", "thickness_mm", "--view", "medial",
-                   "--out", str(out), "--scale", "2", "--transparent"])
+                   "--out", str(out), "--size", "200", "150", "--scale", "2", "--transparent"])
     image = Image.open(out)
     assert status == 0
-    assert image.size == (2400, 1800)
+    assert image.size == (400, 300)
     assert image.mode == "RGBA"
 
 

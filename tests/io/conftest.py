@@ -32,7 +32,7 @@ def write_dicom_series(
 ) -> list[Path]:
     """Write one file per echo and slice; return the paths in (echo, slice) order.
 
-    ``data`` has shape (ni, nj, nk) or (n_echoes, ni, nj, nk) and holds
+    ``data`` has shape (ni, nj, nk) or (n_echoes, ni, nj, nk) and contains
     stored integer values, ``data[..., i, j, k]`` being column i, row j of
     slice k. Slice k lies at ``origin_mm + heights[k] * normal``, where the
     heights default to ``k * slice_step_mm``.

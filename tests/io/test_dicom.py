@@ -130,7 +130,7 @@ def test_multi_echo_split_by_echo_time(tmp_path, dicom_series):
 def test_multi_echo_split_by_echo_number(tmp_path, dicom_series, edit_dicom_file):
     data = _echoes()
     paths = dicom_series(tmp_path, data, echo_times_ms=ECHO_TIMES_MS)
-    for path in paths:  # every file gets the same EchoTime; only EchoNumbers tells the echoes apart
+    for path in paths:  # every file gets the same EchoTime, so only EchoNumbers separates the echoes
         edit_dicom_file(path, EchoTime="10")
     series = read_multi_echo(tmp_path)
     assert series.data.shape[0] == 3
@@ -262,3 +262,14 @@ def test_error_single_echo_reader_on_multi_echo(tmp_path, dicom_series):
     dicom_series(tmp_path, _echoes(), echo_times_ms=ECHO_TIMES_MS)
     with pytest.raises(SeriesError, match="has 3 echoes"):
         read_series(tmp_path)
+
+
+def test_error_truncated_header_named(tmp_path, dicom_series):
+    paths = dicom_series(tmp_path, _volume(shape=(4, 3, 5)), series_uid="1.2.3.17")
+    content = paths[2].read_bytes()
+    paths[2].write_bytes(content[:200])  # cut inside the header, before SeriesInstanceUID
+    with pytest.raises(SeriesError) as error:
+        read_series(tmp_path)
+    message = str(error.value)
+    assert "missing 1 slice(s)" in message
+    assert f"skipped 1 unreadable or truncated DICOM file(s): {paths[2]}" in message

@@ -56,3 +56,52 @@ def write_synthetic_cohort(cohort_dir: Path, n_patients: int = 60, seed: int = 0
 def synthetic_cohort(tmp_path_factory) -> Path:
     """A 60-patient synthetic cohort (bright square = pain) with every bone and strategy."""
     return write_synthetic_cohort(tmp_path_factory.mktemp("synthetic_cohort"))
+
+
+#: Phantom cohorts of the learning tests. Only the femur is built (the
+#: planted zones lie on it), with the analytic source; the test split is
+#: large so that test AUCs are stable.
+SPLIT_RATIOS = (0.45, 0.15, 0.4)
+STRONG_PATIENTS = 150
+NONE_PATIENTS = 300
+
+
+def _phantom_cohort(out: Path, patients: int, effect: str, seed: int) -> Path:
+    from kneeviewer.phantom.cohort import CohortParams, build_cohort
+
+    params = CohortParams(patients, effect=effect, seed=seed, source="analytic", bones=("femur",), target_vertices=1500)
+    build_cohort(out, params, workers=2, split_ratios=SPLIT_RATIOS)
+    return out
+
+
+def _train_fast(cohort: Path, out: Path) -> Path:
+    from kneeviewer.cli.main import main
+
+    status = main(["train", "--cohort", str(cohort), "--bone", "femur", "--strategy", "thickness", "--preset", "fast",
+                   "--threads", "1", "--seed", "0", "--out", str(out)])  # fmt: skip
+    assert status == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def strong_cohort(tmp_path_factory) -> Path:
+    """150 phantom patients with the strong planted pattern (femur only)."""
+    return _phantom_cohort(tmp_path_factory.mktemp("strong_cohort"), STRONG_PATIENTS, "strong", seed=1)
+
+
+@pytest.fixture(scope="session")
+def strong_model(strong_cohort) -> Path:
+    """The femur thickness model of the strong cohort, fast preset, trained through the CLI."""
+    return _train_fast(strong_cohort, strong_cohort / "models" / "femur_thickness")
+
+
+@pytest.fixture(scope="session")
+def none_cohort(tmp_path_factory) -> Path:
+    """300 phantom patients without any planted pattern (femur only)."""
+    return _phantom_cohort(tmp_path_factory.mktemp("none_cohort"), NONE_PATIENTS, "none", seed=2)
+
+
+@pytest.fixture(scope="session")
+def none_model(none_cohort) -> Path:
+    """The femur thickness model of the no-effect cohort."""
+    return _train_fast(none_cohort, none_cohort / "models" / "femur_thickness")

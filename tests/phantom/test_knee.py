@@ -45,7 +45,7 @@ def test_labels_every_structure(coarse_knee):
         assert value in present, name
 
 
-def test_labels_oai_grid_shape():
+def test_oai_grid_geometry():
     geometry = dess_geometry("oai")
     assert geometry.shape == (384, 384, 160)
     assert np.allclose(geometry.spacing_mm, [0.364583, 0.364583, 0.7])

@@ -99,3 +99,17 @@ def test_projection_sample_knee_near_pymskt(knee_sample_dir):
         assert covered.mean() > 0.05, bone
         # Target: within 0.25 mm of pymskt, which measures along normals instead of per slice.
         assert abs(float(projected[covered].mean()) - reference_mm) < 0.25, bone
+
+
+def test_projection_without_depth_nan_layers():
+    geometry = Geometry((30, 30, 30), [0.5, 0.5, 0.5], [-7.25, -7.25, -7.25])
+    index = np.indices(geometry.shape).reshape(3, -1).T
+    z = geometry.index_to_lps(index)[:, 2].reshape(geometry.shape)
+    bone = (z > -5.0) & (z < 0.0)
+    cartilage = (z >= 0.0) & (z < 2.0)
+    mesh = bone_mesh(bone, geometry, "patella", target_vertices=1500)
+    thickness = np.where(cartilage, 2.0, np.nan)
+    values = project_cartilage(mesh, cartilage, geometry, thickness, t2_map_ms=np.full(geometry.shape, 40.0))
+    assert np.nanmax(values["t2_ms"]) == pytest.approx(40.0)
+    assert np.all(np.isnan(values["t2_deep_ms"]))
+    assert np.all(np.isnan(values["t2_superficial_ms"]))
