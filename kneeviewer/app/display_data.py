@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoadedResults:
-    """What a finished job hands to the GUI thread.
+    """Results of one knee with its display images, as a finished job hands them to the GUI thread.
 
     Attributes
     ----------

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -375,7 +375,12 @@ class MainWindow(QMainWindow):
     # Showing results -----------------------------------------------------
 
     def show_results(self, loaded: LoadedResults) -> None:
-        """Put a knee's meshes, maps and images on screen (GUI thread)."""
+        """Put a knee's meshes, maps and images on screen (GUI thread), then emit :attr:`results_shown`.
+
+        The 3D view is drawn at once; the slices and the spherical map follow
+        in later event-loop passes, so that no single step blocks the window
+        for the whole display time.
+        """
         results = loaded.results
         self.results = results
         arrays = available_arrays(results.meshes)
@@ -384,16 +389,29 @@ class MainWindow(QMainWindow):
             preferred = [name for name in (self.preferred_array, DEFAULT_ARRAY) if name in arrays]
             if self.preferred_array not in arrays:
                 log.warning("The bones have no array %s; showing %s", self.preferred_array, (preferred or arrays or ["nothing"])[0])
-            current = preferred[0] if preferred else (arrays[0] if arrays else None)
+            if preferred:
+                current = preferred[0]
+            elif arrays:
+                current = arrays[0]
+            else:
+                current = None
         self.ranges = {}
         self.display_panel.set_arrays(arrays, current)
         self.readout.clear()
         colours = self.current_colours()
         if colours is not None:
             self.bone_view.set_meshes(results.meshes, colours)
-            self.spherical_view.set_colours(colours)
-        self.spherical_view.set_maps(results.spherical_maps)
+        QTimer.singleShot(0, lambda: self._show_images(loaded, colours))
+
+    def _show_images(self, loaded: LoadedResults, colours: ColourSettings | None) -> None:
         self.slice_view.set_volumes(loaded.volumes)
+        QTimer.singleShot(0, lambda: self._show_maps(loaded, colours))
+
+    def _show_maps(self, loaded: LoadedResults, colours: ColourSettings | None) -> None:
+        results = loaded.results
+        if colours is not None:
+            self.spherical_view.colours = colours
+        self.spherical_view.set_maps(results.spherical_maps)
         self.status_label.setText(f"Showing {results.out_dir}")
         self.setWindowTitle(f"kneeviewer - {Path(results.out_dir).name}")
         log.info("Showing results of %s", results.out_dir)

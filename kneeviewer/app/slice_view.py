@@ -2,9 +2,9 @@
 
 Slices are cut along the image's own voxel axes (no resampling), so a plane
 is exactly one voxel layer. Each plane is drawn as a QImage scaled to its
-physical size in mm: sagittal with anterior to the left, coronal and axial
-with the patient's left (+x, medial in a right knee) to the right, superior
-up (axial: anterior up). The shared cursor is an LPS point in mm, so images
+physical size in mm. Sagittal planes show anterior to the left. Coronal and
+axial planes show the patient's left (+x, medial in a right knee) to the
+right. Superior is up, and in axial planes anterior is up. The shared cursor is an LPS point in mm, so images
 on different grids (DESS, MSME) stay aligned through their geometries.
 """
 

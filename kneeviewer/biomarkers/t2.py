@@ -268,7 +268,10 @@ def _validate(
         return np.ones(echoes.shape[1:], dtype=bool)
     mask = np.asarray(mask)
     if mask.shape != echoes.shape[1:]:
-        raise FitError(f"Mask shape {mask.shape} does not match the echo shape {echoes.shape[1:]}.")
+        raise FitError(
+            f"Mask shape {mask.shape} does not match the echo shape {echoes.shape[1:]}; "
+            "pass a mask on the grid of the echoes."
+        )
     return mask.astype(bool)
 
 

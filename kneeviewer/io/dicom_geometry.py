@@ -125,12 +125,12 @@ def _orientation(headers: list[DicomHeader], context: str) -> np.ndarray:
     return np.concatenate([row_direction, column_direction])
 
 
-def _check_same(headers: list[DicomHeader], context: str, keyword: str, what: str) -> None:
+def _check_same(headers: list[DicomHeader], context: str, keyword: str, description: str) -> None:
     values = [int(h.dataset.get(keyword)) for h in headers]
     for header, value in zip(headers, values):
         if value != values[0]:
             raise SeriesError(
-                f"{context} mixes {what}: {headers[0].path.name} has {keyword} {values[0]} but "
+                f"{context} mixes {description}: {headers[0].path.name} has {keyword} {values[0]} but "
                 f"{header.path.name} has {value}. Pick a series whose slices all have one size."
             )
 
@@ -145,7 +145,10 @@ def _pixel_spacing(headers: list[DicomHeader], context: str) -> np.ndarray:
             "Pick a series whose slices all have one pixel spacing."
         )
     if np.any(spacings[0] <= 0):
-        raise SeriesError(f"{context}: PixelSpacing {_format(spacings[0])} mm of {headers[0].path.name} is not positive.")
+        raise SeriesError(
+            f"{context}: PixelSpacing {_format(spacings[0])} mm of {headers[0].path.name} is not positive. "
+            "Export the series again with a valid PixelSpacing."
+        )
     return spacings[0]
 
 

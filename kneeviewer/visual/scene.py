@@ -72,9 +72,9 @@ def add_bones(
 ) -> dict[str, object]:
     """Add each bone to ``plotter`` coloured by ``colours.array`` and return the actors by bone.
 
-    Nothing is rendered and the camera is not moved; the caller renders once
-    at the end (each render of three 20k-vertex bones costs about 0.1 s with
-    software OpenGL).
+    Nothing is rendered and the camera is not moved, so the caller renders
+    once at the end. One render of three 20k-vertex bones took 0.1 to 0.25 s
+    with Mesa software OpenGL under Xvfb on a 2-core machine.
 
     A bone without the array is drawn in the NaN grey, as are vertices whose
     value is NaN. One legend (scalar bar) with the unit is shared by all bones.

@@ -32,3 +32,10 @@ def sample_run(knee_sample_dir, tmp_path_factory) -> Path:
     status = main(["run", "--labels", str(knee_sample_dir / "dess_labels.nrrd"), "--out", str(out_dir), "--quiet"])
     assert status == 0
     return out_dir
+
+
+@pytest.fixture(scope="session")
+def coarse_phantom(tmp_path_factory):
+    """A phantom knee on the coarse grid (labels only are needed by its users)."""
+    root = tmp_path_factory.mktemp("coarse-phantom")
+    return write_phantom(root, PhantomParams(seed=5, grid="coarse"))
