@@ -139,12 +139,17 @@ def simulate_msme(
 
     Each voxel averages the signal at three depths through its 3 mm slice
     (the slice profile); in-plane edges use partial-volume fractions.
+    Cartilage signal sums the T2 sublayers of :mod:`kneeviewer.phantom.tissue`;
+    bone gives marrow signal only below the signal-free subchondral plate
+    (``params.subchondral_plate_mm``).
     """
     params = anatomy.params
     normal = geometry.direction[:, 2]
     in_plane_mm = float(np.sqrt(geometry.spacing_mm[0] * geometry.spacing_mm[1]))
     largest_offset = max(abs(offset) for offset in MSME_SLICE_OFFSETS_MM)
-    near, inside_label = classify_blocks(anatomy, geometry, in_plane_mm + largest_offset)
+    # Far inside a bone is marrow; the near band must hold the dark subchondral plate.
+    margin_mm = max(in_plane_mm + largest_offset, params.subchondral_plate_mm + in_plane_mm)
+    near, inside_label = classify_blocks(anatomy, geometry, margin_mm)
     bone_signal = MSME_BONE_AMPLITUDE * np.exp(-ECHO_TIMES_MS / MSME_BONE_T2_MS) + MSME_OFFSET
     signal = np.zeros((len(ECHO_TIMES_MS),) + geometry.shape, dtype=np.float32)
     signal[:, inside_label > 0] = bone_signal[:, np.newaxis]
@@ -155,14 +160,13 @@ def simulate_msme(
         accumulated = np.zeros((len(ECHO_TIMES_MS), len(indices)), dtype=np.float32)
         for offset in MSME_SLICE_OFFSETS_MM:
             tissue = sample_tissue(anatomy, points + offset * normal, in_plane_mm)
-            deep_t2 = np.nan_to_num(tissue.t2_deep_ms, nan=1.0)
-            superficial_t2 = np.nan_to_num(tissue.t2_superficial_ms, nan=1.0)
+            layer_t2 = np.nan_to_num(tissue.layer_t2_ms, nan=1.0)
             tissue_fraction = np.clip(tissue.bone_fraction + tissue.cartilage_fraction, 0.0, 1.0)
             for echo, te in enumerate(ECHO_TIMES_MS):
+                cartilage = np.sum(tissue.layer_fractions * np.exp(-te / layer_t2), axis=0)
                 accumulated[echo] += weight * (
-                    MSME_CARTILAGE_AMPLITUDE * tissue.deep_fraction * np.exp(-te / deep_t2)
-                    + MSME_CARTILAGE_AMPLITUDE * tissue.superficial_fraction * np.exp(-te / superficial_t2)
-                    + MSME_BONE_AMPLITUDE * tissue.bone_fraction * np.exp(-te / MSME_BONE_T2_MS)
+                    MSME_CARTILAGE_AMPLITUDE * cartilage
+                    + MSME_BONE_AMPLITUDE * tissue.marrow_fraction * np.exp(-te / MSME_BONE_T2_MS)
                     + MSME_OFFSET * tissue_fraction
                 )
         flat_signal[:, indices] = accumulated

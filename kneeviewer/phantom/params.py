@@ -11,6 +11,7 @@ from kneeviewer.errors import InputError
 
 GRIDS: tuple[str, ...] = ("oai", "coarse")
 PHANTOM_BONES: tuple[str, ...] = ("femur", "tibia", "patella")
+T2_PROFILES: tuple[str, ...] = ("linear", "step")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,15 @@ class PhantomParams:
         Localised thickness changes.
     t2_deep_ms, t2_superficial_ms : float
         Mean T2 of the bone-side and articular halves of the cartilage.
+    t2_profile : str
+        ``"linear"``: T2 rises linearly with depth from bone to articular
+        surface, as in real cartilage, with the mean of each half equal to
+        that half's T2 field. ``"step"``: constant in each half, jumping at
+        mid-depth (kept to measure what the step costs).
+    subchondral_plate_mm : float
+        Thickness of the signal-free subchondral bone plate under the bone
+        surface in the MSME (cortical bone is dark in spin-echo images);
+        0 gives marrow signal up to the bone surface.
     msme_rotation_deg : float
         Rotation of the MSME grid relative to the DESS grid.
     msme_shift_mm : tuple of float
@@ -115,6 +125,8 @@ class PhantomParams:
     patches: tuple[ThicknessPatch, ...] = field(default_factory=tuple)
     t2_deep_ms: float = 30.0
     t2_superficial_ms: float = 50.0
+    t2_profile: str = "linear"
+    subchondral_plate_mm: float = 1.0
     msme_rotation_deg: float = 4.0
     msme_shift_mm: tuple[float, float, float] = (1.5, -2.0, 2.5)
 
@@ -122,6 +134,10 @@ class PhantomParams:
         object.__setattr__(self, "patches", tuple(self.patches))
         if self.grid not in GRIDS:
             raise InputError(f"Phantom grid '{self.grid}' is invalid; use 'oai' or 'coarse'.")
+        if self.t2_profile not in T2_PROFILES:
+            raise InputError(f"Phantom t2_profile '{self.t2_profile}' is invalid; use 'linear' or 'step'.")
+        if not 0.0 <= self.subchondral_plate_mm <= 3.0:
+            raise InputError(f"Phantom subchondral_plate_mm must lie in [0, 3] mm, got {self.subchondral_plate_mm}.")
         if not self.snr > 0:
             raise InputError(f"Phantom SNR must be positive, got {self.snr}.")
         for name in ("size_scale", "width_scale", "condyle_radius_scale", "thickness_scale"):

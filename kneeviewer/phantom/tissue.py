@@ -8,6 +8,15 @@ of thickness ``t`` crossed by voxels of size ``h`` at a random offset
 contains on average ``t / h`` voxel centres. Image intensities
 use the fractions themselves, ``clip(0.5 - sdf / h, 0, 1)``, so edges are
 blurred over one voxel like in a real scan.
+
+T2 through the cartilage follows ``anatomy.params.t2_profile``. The
+``"linear"`` profile rises from bone to articular surface as in real
+cartilage: at relative depth ``s`` (0 at bone, 1 at the surface) it is
+``T2_deep + 2 (T2_superficial - T2_deep) (s - 1/4)``, so that the mean over
+each half is that half's T2 field (20 to 60 ms at the nominal 30 and 50 ms).
+It is simulated as ``SUBLAYERS`` equal sublayers of constant T2 (the profile
+at their mid-depth), each with its own partial-volume fraction; the mean of
+each half is then exact. ``"step"`` is constant in each half.
 """
 
 from __future__ import annotations
@@ -18,33 +27,52 @@ import numpy as np
 
 from kneeviewer.phantom.anatomy import LABELS, KneeAnatomy
 
+#: Sublayers of constant T2 that approximate the linear profile; 8 keeps
+#: each under 0.4 mm, below the MSME pixel.
+SUBLAYERS = 8
+
 
 @dataclass
 class TissueSample:
-    """Tissue at a set of points, every array of shape (n,).
+    """Tissue at a set of points; ``n`` points, ``m`` cartilage sublayers.
 
     Attributes
     ----------
-    label : ndarray of uint8
+    label : ndarray of uint8, shape (n,)
         Structure label by the centre rule, 0 for background.
-    bone_fraction : ndarray of float32
+    bone_fraction : ndarray of float32, shape (n,)
         Partial-volume fraction of bone.
-    deep_fraction, superficial_fraction : ndarray of float32
-        Partial-volume fractions of the deep and superficial cartilage halves.
-    t2_deep_ms, t2_superficial_ms : ndarray of float32
-        T2 of the cartilage layers under the point (NaN without cartilage).
+    marrow_fraction : ndarray of float32, shape (n,)
+        Partial-volume fraction of bone deeper than the subchondral plate
+        (the part of the bone that gives MSME signal).
+    layer_fractions : ndarray of float32, shape (m, n)
+        Partial-volume fractions of the cartilage sublayers, bone side first;
+        the first half of the rows is the deep layer.
+    layer_t2_ms : ndarray of float32, shape (m, n)
+        T2 of each sublayer under the point (NaN without cartilage).
+    t2_deep_ms, t2_superficial_ms : ndarray of float32, shape (n,)
+        Mean T2 of the deep and superficial halves (NaN without cartilage).
     """
 
     label: np.ndarray
     bone_fraction: np.ndarray
-    deep_fraction: np.ndarray
-    superficial_fraction: np.ndarray
+    marrow_fraction: np.ndarray
+    layer_fractions: np.ndarray
+    layer_t2_ms: np.ndarray
     t2_deep_ms: np.ndarray
     t2_superficial_ms: np.ndarray
 
     @property
+    def deep_fraction(self) -> np.ndarray:
+        return self.layer_fractions[: len(self.layer_fractions) // 2].sum(axis=0)
+
+    @property
+    def superficial_fraction(self) -> np.ndarray:
+        return self.layer_fractions[len(self.layer_fractions) // 2 :].sum(axis=0)
+
+    @property
     def cartilage_fraction(self) -> np.ndarray:
-        return self.deep_fraction + self.superficial_fraction
+        return self.layer_fractions.sum(axis=0)
 
 
 def sample_tissue(anatomy: KneeAnatomy, points: np.ndarray, blur_mm: float) -> TissueSample:
@@ -55,11 +83,20 @@ def sample_tissue(anatomy: KneeAnatomy, points: np.ndarray, blur_mm: float) -> T
     """
     points = np.asarray(points, dtype=float).reshape(-1, 3)
     count = len(points)
+    params = anatomy.params
+    # Relative depth of each sublayer's bounds and mid-depth, and its T2 weights (deep, superficial).
+    bounds = np.linspace(0.0, 1.0, SUBLAYERS + 1)
+    middle_depth = 0.5 * (bounds[:-1] + bounds[1:])
+    if params.t2_profile == "linear":
+        superficial_weight = 2.0 * (middle_depth - 0.25)
+    else:
+        superficial_weight = (middle_depth >= 0.5).astype(float)
     sample = TissueSample(
         label=np.zeros(count, dtype=np.uint8),
         bone_fraction=np.zeros(count, dtype=np.float32),
-        deep_fraction=np.zeros(count, dtype=np.float32),
-        superficial_fraction=np.zeros(count, dtype=np.float32),
+        marrow_fraction=np.zeros(count, dtype=np.float32),
+        layer_fractions=np.zeros((SUBLAYERS, count), dtype=np.float32),
+        layer_t2_ms=np.full((SUBLAYERS, count), np.nan, dtype=np.float32),
         t2_deep_ms=np.full(count, np.nan, dtype=np.float32),
         t2_superficial_ms=np.full(count, np.nan, dtype=np.float32),
     )
@@ -71,6 +108,7 @@ def sample_tissue(anatomy: KneeAnatomy, points: np.ndarray, blur_mm: float) -> T
             continue
         distance, nearest = bone.sdf(points[candidates])
         sample.bone_fraction[candidates] += _inside_fraction(distance, blur_mm)
+        sample.marrow_fraction[candidates] += _inside_fraction(distance + params.subchondral_plate_mm, blur_mm)
         sample.label[candidates[distance <= 0.0]] = bone.label
 
         shell = (distance > -blur_mm) & (distance < max_thickness + blur_mm)
@@ -84,18 +122,22 @@ def sample_tissue(anatomy: KneeAnatomy, points: np.ndarray, blur_mm: float) -> T
         thickness = fields["thickness_mm"][on_plate]
         plate_index = fields["plate"][on_plate]
 
-        outer_bone = _inside_fraction(-depth, blur_mm)
-        middle = _inside_fraction(-(depth - 0.5 * thickness), blur_mm)
-        articular = _inside_fraction(-(depth - thickness), blur_mm)
-        sample.deep_fraction[indices] += outer_bone - middle
-        sample.superficial_fraction[indices] += middle - articular
-        sample.t2_deep_ms[indices] = fields["t2_deep_ms"][on_plate]
-        sample.t2_superficial_ms[indices] = fields["t2_superficial_ms"][on_plate]
+        # Fraction of the voxel beyond each sublayer bound (0 at the bone, 1 at the articular surface).
+        beyond = [_inside_fraction(-(depth - bound * thickness), blur_mm) for bound in bounds]
+        deep_t2 = fields["t2_deep_ms"][on_plate]
+        superficial_t2 = fields["t2_superficial_ms"][on_plate]
+        for layer in range(SUBLAYERS):
+            sample.layer_fractions[layer, indices] += beyond[layer] - beyond[layer + 1]
+            weight = superficial_weight[layer]
+            sample.layer_t2_ms[layer, indices] = (1.0 - weight) * deep_t2 + weight * superficial_t2
+        sample.t2_deep_ms[indices] = deep_t2
+        sample.t2_superficial_ms[indices] = superficial_t2
 
         in_cartilage = (depth > 0.0) & (depth < thickness)
         structure_labels = np.array([LABELS[plate.structure] for plate in bone.plates], dtype=np.uint8)
         sample.label[indices[in_cartilage]] = structure_labels[plate_index[in_cartilage]]
     np.clip(sample.bone_fraction, 0.0, 1.0, out=sample.bone_fraction)
+    np.clip(sample.marrow_fraction, 0.0, 1.0, out=sample.marrow_fraction)
     return sample
 
 
