@@ -1,10 +1,10 @@
-"""Longest event-loop stall of the main window while the knee pipeline runs in its worker thread.
+"""Maximum event-loop stall of the main window while the knee pipeline runs in the background.
 
 A QTimer ticks every 10 ms on the GUI thread and records the gap between
 ticks. Three phases are measured in one process, in this order:
 
 1. idle: the window is open and nothing runs (the peer, the floor of the timer);
-2. pipeline: the sample knee pipeline runs on the worker thread (a fresh
+2. pipeline: the sample knee pipeline runs in the app's child process (a fresh
    results folder each repeat, so no stage is reused from the cache);
 3. display: the GUI thread puts the finished meshes, maps and slices on screen.
 
@@ -32,7 +32,7 @@ TICK_MS = 10
 class GapRecorder:
     """Records the time between consecutive ticks of a 10 ms QTimer.
 
-    ``ticks`` holds ``(end time in s from time.perf_counter, gap in ms)``.
+    ``ticks`` contains ``(end time in s from time.perf_counter, gap in ms)``.
     """
 
     def __init__(self) -> None:
@@ -94,7 +94,7 @@ def main() -> int:
     window.show()
     spin(1.0)
     recorder = GapRecorder()
-    results: dict[str, list[float]] = {"idle": [], "pipeline": [], "display": []}
+    results: dict[str, list[float]] = {"idle": [], "pipeline": [], "pipeline after 1 s": [], "display": []}
     run_seconds: list[float] = []
 
     for repeat in range(args.repeats):
@@ -119,19 +119,25 @@ def main() -> int:
         recorder.stop()
         split = handed_back["t"]
         run_seconds.append(split - started)
-        pipeline_gaps = [gap for end, gap in recorder.ticks if end <= split]
+        pipeline_ticks = [(end, gap) for end, gap in recorder.ticks if end <= split]
+        pipeline_gaps = [gap for _end, gap in pipeline_ticks]
+        worst_end, _worst = max(pipeline_ticks, key=lambda tick: tick[1])
         display_gaps = [gap for end, gap in recorder.ticks if end > split]
         results["pipeline"].append(max(pipeline_gaps))
+        # Starting the child process forks the large GUI process once; the
+        # rest of the run shows the steady state.
+        results["pipeline after 1 s"].append(max(gap for end, gap in pipeline_ticks if end > started + 1.0))
         results["display"].append(max(display_gaps))
         print(f"repeat {repeat + 1}: idle max {results['idle'][-1]:.0f} ms, pipeline max {results['pipeline'][-1]:.0f} ms "
-              f"over {run_seconds[-1]:.1f} s ({len(pipeline_gaps)} ticks), display max {results['display'][-1]:.0f} ms")
+              f"over {run_seconds[-1]:.1f} s ({len(pipeline_gaps)} ticks, worst {split - worst_end:.1f} s before the hand-back), "
+              f"display max {results['display'][-1]:.0f} ms")
 
     window.close()
     idle = statistics.median(results["idle"])
     print(f"median run time: {statistics.median(run_seconds):.1f} s")
-    for phase in ("idle", "pipeline", "display"):
+    for phase in results:
         median = statistics.median(results[phase])
-        print(f"{phase:>9}: median of max gap {median:.0f} ms (ratio to idle {median / idle:.1f})")
+        print(f"{phase:>18}: median of max gap {median:.0f} ms (ratio to idle {median / idle:.1f})")
     return 0
 
 

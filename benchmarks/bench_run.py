@@ -10,7 +10,7 @@ sample's README. kneeviewer runs its whole pipeline (thickness, surfaces,
 projection, spherical maps, summary; no rendering, no cache reuse) on the
 same label map. Both run in this process, one after the other, and the
 script prints medians and the ratio. Install the peer first with
-``pip install mskt``.
+``pip install --no-deps -r benchmarks/requirements.txt``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import multiprocessing
+import os
 import queue
 import traceback
 from collections.abc import Callable
@@ -20,6 +21,9 @@ from pathlib import Path
 from kneeviewer.errors import Cancelled, KneeViewerError
 
 log = logging.getLogger(__name__)
+
+#: Niceness added to the pipeline process (Unix), so the window stays responsive on a loaded machine.
+CHILD_NICENESS = 5
 
 #: Seconds between checks of the child's message queue, the cancel flag and the child's liveness.
 POLL_S = 0.1
@@ -39,6 +43,12 @@ def _child_main(kind: str, arguments: dict, messages, cancel_event, log_queue) -
     root = logging.getLogger("kneeviewer")
     root.setLevel(logging.DEBUG)
     root.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
+    # A lower CPU priority lets the GUI process run first when the cores are busy.
+    if hasattr(os, "nice"):
+        try:
+            os.nice(CHILD_NICENESS)
+        except OSError as error:
+            log.debug("Could not lower the pipeline process priority: %s", error)
     try:
         from kneeviewer.app.display_data import load_for_display
         from kneeviewer.pipeline import PipelineParams, demo_inputs, run_knee

@@ -40,7 +40,9 @@ class BoneView(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         # Explicit, because PYVISTA_OFF_SCREEN (set for headless renders) would leave no interactor.
-        self.plotter = QtInteractor(self, off_screen=False)
+        # auto_update=False: pyvistaqt otherwise re-renders 5 times a second, which
+        # with software OpenGL keeps the GUI thread busy. Changes render explicitly.
+        self.plotter = QtInteractor(self, off_screen=False, auto_update=False)
         self.plotter.set_background("white")
         self.plotter.enable_anti_aliasing("fxaa")
         layout = QVBoxLayout(self)

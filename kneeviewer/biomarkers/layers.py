@@ -6,7 +6,9 @@ its distance to the nearest voxel that is neither cartilage nor bone (the
 joint space or other tissue). Both come from 3D spacing-aware Euclidean
 distance transforms, so the fraction follows the cartilage normal without an
 explicit surface. It is 0 at the bone and 1 at the articular surface. Deep
-is a fraction below 0.5, superficial 0.5 or more.
+is a fraction below 0.5, superficial 0.5 or more in the masks below. The
+projection onto the bone (:func:`kneeviewer.surface.projection.project_cartilage`)
+counts a voxel at exactly 0.5 half in each layer.
 """
 
 from __future__ import annotations

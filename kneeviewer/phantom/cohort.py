@@ -1,11 +1,12 @@
 """Phantom cohorts for the chronic-pain models, with a planted cartilage pattern.
 
-Every patient gets one right knee (``side`` is always ``right``; the phantom
-is built in right-knee convention) seen at one or more yearly timepoints,
-with OAI-like demographics (age 63.9 +/- 9.4 years, 47% men, BMI
-28 +/- 5 kg/m^2), a latent OA severity that rises with age and BMI and
-drives the KL grade, the OARSI joint space narrowing (JSN) grades, the
-minimum medial joint space width and a global cartilage thinning.
+Every patient gets one right knee, seen at one or more yearly timepoints
+(``side`` is always ``right`` because the phantom is built in right-knee
+convention). Demographics follow the OAI pain cohort: age 63.9 +/- 9.4
+years, 47% men, BMI 28 +/- 5 kg/m^2. A latent OA severity rises with age
+and BMI and drives the KL grade, the OARSI joint space narrowing (JSN)
+grades, the minimum medial joint space width and a global cartilage
+thinning.
 
 Chronic pain is drawn from a logistic model::
 

@@ -11,7 +11,7 @@ from kneeviewer.errors import InputError
 
 GRIDS: tuple[str, ...] = ("oai", "coarse")
 PHANTOM_BONES: tuple[str, ...] = ("femur", "tibia", "patella")
-T2_PROFILES: tuple[str, ...] = ("linear", "step")
+T2_PROFILES: tuple[str, ...] = ("smooth", "linear", "step")
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,12 @@ class PhantomParams:
     t2_deep_ms, t2_superficial_ms : float
         Mean T2 of the bone-side and articular halves of the cartilage.
     t2_profile : str
-        ``"linear"``: T2 rises linearly with depth from bone to articular
-        surface, as in real cartilage, with the mean of each half equal to
-        that half's T2 field. ``"step"``: constant in each half, jumping at
-        mid-depth (kept to measure what the step costs).
+        Shape of T2 along the depth; the mean of each half is always that
+        half's T2 field. ``"smooth"``: flat near bone and at the articular
+        surface, rising across mid-depth, as in real cartilage.
+        ``"linear"``: rising linearly from bone to articular surface.
+        ``"step"``: constant in each half (not realistic; kept to measure
+        what the step costs). See :mod:`kneeviewer.phantom.tissue`.
     subchondral_plate_mm : float
         Thickness of the signal-free subchondral bone plate under the bone
         surface in the MSME (cortical bone is dark in spin-echo images);
@@ -125,7 +127,7 @@ class PhantomParams:
     patches: tuple[ThicknessPatch, ...] = field(default_factory=tuple)
     t2_deep_ms: float = 30.0
     t2_superficial_ms: float = 50.0
-    t2_profile: str = "linear"
+    t2_profile: str = "smooth"
     subchondral_plate_mm: float = 1.0
     msme_rotation_deg: float = 4.0
     msme_shift_mm: tuple[float, float, float] = (1.5, -2.0, 2.5)
@@ -135,7 +137,7 @@ class PhantomParams:
         if self.grid not in GRIDS:
             raise InputError(f"Phantom grid '{self.grid}' is invalid; use 'oai' or 'coarse'.")
         if self.t2_profile not in T2_PROFILES:
-            raise InputError(f"Phantom t2_profile '{self.t2_profile}' is invalid; use 'linear' or 'step'.")
+            raise InputError(f"Phantom t2_profile '{self.t2_profile}' is invalid; use 'smooth', 'linear' or 'step'.")
         if not 0.0 <= self.subchondral_plate_mm <= 3.0:
             raise InputError(f"Phantom subchondral_plate_mm must lie in [0, 3] mm, got {self.subchondral_plate_mm}.")
         if not self.snr > 0:

@@ -9,14 +9,22 @@ contains on average ``t / h`` voxel centres. Image intensities
 use the fractions themselves, ``clip(0.5 - sdf / h, 0, 1)``, so edges are
 blurred over one voxel like in a real scan.
 
-T2 through the cartilage follows ``anatomy.params.t2_profile``. The
-``"linear"`` profile rises from bone to articular surface as in real
-cartilage: at relative depth ``s`` (0 at bone, 1 at the surface) it is
-``T2_deep + 2 (T2_superficial - T2_deep) (s - 1/4)``, so that the mean over
-each half is that half's T2 field (20 to 60 ms at the nominal 30 and 50 ms).
-It is simulated as ``SUBLAYERS`` equal sublayers of constant T2 (the profile
-at their mid-depth), each with its own partial-volume fraction; the mean of
-each half is then exact. ``"step"`` is constant in each half.
+T2 through the cartilage follows ``anatomy.params.t2_profile`` as a
+function of the relative depth ``s`` (0 at bone, 1 at the articular
+surface), always with the mean over each half equal to that half's T2 field
+(``T2_deep`` and ``T2_superficial``):
+
+- ``"smooth"`` (default): ``T2_deep + w(s) (T2_superficial - T2_deep)``
+  with ``w(s) = 1/2 - (pi/4) cos(pi s)``. T2 is flat next to the bone (deep
+  radial zone), rises across mid-depth (transitional zone) and is flat again
+  at the articular surface, as in measured cartilage T2 profiles; 24 to 56 ms
+  at the nominal 30 and 50 ms.
+- ``"linear"``: ``w(s) = 2 s - 1/2``, 20 to 60 ms.
+- ``"step"``: constant in each half (not realistic; kept to measure it).
+
+The profile is simulated as ``SUBLAYERS`` equal sublayers, each with the
+mean T2 of the profile over its depth and its own partial-volume fraction,
+so the mean of each half is exact.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import numpy as np
 
 from kneeviewer.phantom.anatomy import LABELS, KneeAnatomy
 
-#: Sublayers of constant T2 that approximate the linear profile; 8 keeps
+#: Sublayers of constant T2 that approximate the depth profile; 8 keeps
 #: each under 0.4 mm, below the MSME pixel.
 SUBLAYERS = 8
 
@@ -84,13 +92,8 @@ def sample_tissue(anatomy: KneeAnatomy, points: np.ndarray, blur_mm: float) -> T
     points = np.asarray(points, dtype=float).reshape(-1, 3)
     count = len(points)
     params = anatomy.params
-    # Relative depth of each sublayer's bounds and mid-depth, and its T2 weights (deep, superficial).
     bounds = np.linspace(0.0, 1.0, SUBLAYERS + 1)
-    middle_depth = 0.5 * (bounds[:-1] + bounds[1:])
-    if params.t2_profile == "linear":
-        superficial_weight = 2.0 * (middle_depth - 0.25)
-    else:
-        superficial_weight = (middle_depth >= 0.5).astype(float)
+    superficial_weight = _superficial_weight(params.t2_profile, bounds)
     sample = TissueSample(
         label=np.zeros(count, dtype=np.uint8),
         bone_fraction=np.zeros(count, dtype=np.float32),
@@ -144,3 +147,14 @@ def sample_tissue(anatomy: KneeAnatomy, points: np.ndarray, blur_mm: float) -> T
 def _inside_fraction(distance: np.ndarray, blur_mm: float) -> np.ndarray:
     """Linearised partial-volume fraction of the region ``sdf < 0``."""
     return np.clip(0.5 - distance / blur_mm, 0.0, 1.0).astype(np.float32)
+
+
+def _superficial_weight(profile: str, bounds: np.ndarray) -> np.ndarray:
+    """Mean weight ``w`` of the superficial T2 over each sublayer ``[bounds[k], bounds[k+1]]``, shape (m,)."""
+    low, high = bounds[:-1], bounds[1:]
+    if profile == "smooth":
+        # Mean of 1/2 - (pi/4) cos(pi s) over [low, high].
+        return 0.5 - (np.sin(np.pi * high) - np.sin(np.pi * low)) / (4.0 * (high - low))
+    if profile == "linear":
+        return 2.0 * (0.5 * (low + high)) - 0.5
+    return (0.5 * (low + high) >= 0.5).astype(float)

@@ -23,8 +23,8 @@ def choose_reference(demographics: pd.DataFrame, target: pd.Series | None = None
     """Return the index of the knee whose demographics are closest to ``target``.
 
     Each column is standardised by its standard deviation over the knees
-    (a constant column is left out), and the knee with the smallest Euclidean
-    distance to the target wins; ties go to the first knee.
+    (a constant column is left out). The knee with the smallest Euclidean
+    distance to the target wins, and ties go to the first knee.
 
     Parameters
     ----------

@@ -143,9 +143,9 @@ def run_cohort_stats(
         nested_results[bone] = nested
         regression[bone] = nested.to_dict()
     report(progress, "statistics", 1.0, f"wrote {out_dir}")
-    (out_dir / "regression.json").write_text(json.dumps(regression, indent=1, default=_json_default))
+    (out_dir / "regression.json").write_text(json.dumps(_nan_to_none(regression), indent=1, default=_json_default))
     (out_dir / "regression.md").write_text(format_regression_table(nested_results) if nested_results else "No regression could be fitted.\n")
-    (out_dir / "groups.json").write_text(json.dumps(groups_report, indent=1, default=_json_default))
+    (out_dir / "groups.json").write_text(json.dumps(_nan_to_none(groups_report), indent=1, default=_json_default))
     return regression
 
 
@@ -245,6 +245,17 @@ def _read_mesh(results_dir, bone: str) -> pv.PolyData:
     if not path.is_file():
         raise InputError(f"Bone mesh {path} not found; run the knee pipeline for this knee first.")
     return pv.read(path)
+
+
+def _nan_to_none(value):
+    """Replace NaN floats by None so that the JSON files stay valid (``null``)."""
+    if isinstance(value, dict):
+        return {key: _nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_none(item) for item in value]
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
 
 
 def _json_default(value):

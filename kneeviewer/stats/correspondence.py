@@ -21,8 +21,8 @@ size):
 The deformation is a sum of Gaussian radial basis functions centred on
 ``n_control`` control points taken from the moving subsample (the
 "low-rank" form of CPD). pycpd instead uses every sample point as a centre
-and solves an ``n_samples x n_samples`` system each iteration; the control
-points make each iteration's solve ``n_control x n_control`` and the
+and solves an ``n_samples x n_samples`` system each iteration. The control
+points shrink each iteration's solve to ``n_control x n_control``, and the
 deformation can be evaluated at every vertex of the full mesh afterwards.
 With ``n_control = n_samples`` and ``feature_weight = 0`` the update equals
 pycpd's; a test checks the two agree.
@@ -369,8 +369,8 @@ def resample_to_reference(
     """Carry per-vertex values of a registered knee onto the reference vertices.
 
     Each reference vertex gets the inverse-distance-weighted mean of the
-    ``n_neighbours`` nearest registered knee vertices that have a value;
-    a reference vertex farther than ``max_distance_mm`` from every
+    ``n_neighbours`` nearest registered knee vertices that have a value.
+    A reference vertex farther than ``max_distance_mm`` from every
     registered vertex gets NaN.
 
     Parameters

@@ -64,7 +64,7 @@ def curvature_features(curvatures: np.ndarray, length_mm: float = 10.0) -> np.nd
     """Map ``(n, 2)`` principal curvatures (1/mm) to bounded, unitless features ``tanh(k * length_mm)``.
 
     The tanh keeps the features in (-1, 1), so that sharp ridges (osteophytes,
-    mesh noise) saturate instead of dominating the matching; ``length_mm``
-    sets the curvature radius at which the feature is about 0.76.
+    mesh noise) saturate instead of dominating the matching. At a curvature
+    of ``1 / length_mm`` the feature is about 0.76.
     """
     return np.tanh(np.asarray(curvatures, dtype=float) * length_mm)

@@ -121,7 +121,11 @@ def build_cohort_figure(atlas: pv.PolyData, bone: str, correction: str = "none",
     """
     strategies = atlas_strategies(atlas)
     if not strategies:
-        raise InputError(f"The {bone} atlas has no tp_mean_gradcam_<strategy> arrays; rerun 'kneeviewer cohort stats'.")
+        raise InputError(
+            f"The {bone} atlas has no tp_mean_gradcam_<strategy> arrays, because 'cohort stats' skipped the SPM: "
+            "too few TP_pain or TN_nopain knees (see groups.json) or no Grad-CAM on the meshes. "
+            "Run 'kneeviewer gradcam' and use more knees or models that classify more knees correctly."
+        )
     n_tp = int(np.asarray(atlas.field_data["n_tp"])[0]) if "n_tp" in atlas.field_data else None
     n_tn = int(np.asarray(atlas.field_data["n_tn"])[0]) if "n_tn" in atlas.field_data else None
     threshold = -np.log10(alpha)

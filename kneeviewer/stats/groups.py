@@ -85,11 +85,12 @@ def describe_groups(groups: pd.Series, demographics: pd.DataFrame) -> dict[str, 
         members = demographics.loc[groups == name]
         entry: dict[str, float] = {"n": int(len(members))}
         for column in ("age", "bmi"):
-            if column in members:
+            if column in members and len(members) > 0:
                 entry[f"{column}_mean"] = float(members[column].mean())
                 entry[f"{column}_sd"] = float(members[column].std())
         if "sex" in members:
             for value, count in members["sex"].value_counts().sort_index().items():
-                entry[f"sex_{value}"] = int(count)
+                code = int(value) if isinstance(value, (int, float)) and float(value).is_integer() else value
+                entry[f"sex_{code}"] = int(count)
         summary[name] = entry
     return summary

@@ -133,8 +133,8 @@ def group_t_statistic(
 
     Every vertex uses only its valid knees: the normal equations
     ``(X' M_v X) b_v = X' M_v y_v`` with the 0/1 mask ``M_v`` are built for
-    all vertices at once with ``einsum`` and solved as one batch. When no
-    value is missing, one shared least-squares solve is used instead.
+    all vertices at once with ``einsum`` and solved as one batch. Vertices
+    where no value is missing share one least-squares solve instead.
 
     Parameters
     ----------
@@ -154,12 +154,13 @@ def group_t_statistic(
     t = np.full(response.shape[1], np.nan)
     if not enough.any():
         return t
-    if valid.all():
-        t[:] = _t_complete(design, response)
-        t[~enough] = np.nan
+    # Vertices where every knee has a value share one design: one least-squares solve for all.
+    complete = enough & valid.all(axis=0)
+    if complete.any():
+        t[complete] = _t_complete(design, response[:, complete])
+    columns = np.flatnonzero(enough & ~complete)
+    if columns.size == 0:
         return t
-
-    columns = np.flatnonzero(enough)
     mask = valid[:, columns].astype(float)
     y = np.where(valid[:, columns], response[:, columns], 0.0)
     # (n_vertices, p, p) masked Gram matrices and (n_vertices, p) moments.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pyvista as pv
-from conftest import write_sphere_results
+from app_sphere_results import write_sphere_results
 from PIL import Image
 
 from kneeviewer.app.export import compartment_rows, export_compartment_csv, export_meshes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_sphere_results
+from app_sphere_results import write_sphere_results
 
 from kneeviewer.app.input_paths import classify_paths
 from kneeviewer.errors import InputError

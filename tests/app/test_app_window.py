@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_sphere_results
+from app_sphere_results import write_sphere_results
 from PySide6.QtCore import QPoint, Qt
 from vtkmodules.vtkRenderingCore import vtkCoordinate
 
@@ -196,3 +196,22 @@ def test_show_results_without_images(window) -> None:
     loaded = LoadedResults(load_results(write_sphere_results(Path(window.work_dir) / "r")), {})
     window.show_results(loaded)
     assert window.slice_view.current_volume() is None
+
+
+def test_cohort_menu_enabled(window) -> None:
+    # The cohort panel module ships with the app, so the menu action is live.
+    assert window.cohort_action.isEnabled()
+    assert window.cohort_action.text() == "Open &statistics folder..."
+
+
+def test_drop_results_folder_opens_it(window, qtbot, tmp_path) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    results = write_sphere_results(tmp_path / "dropped")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(results))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.results_shown, timeout=30_000):
+        window.dropEvent(event)
+    assert window.windowTitle() == "kneeviewer - dropped"

@@ -217,3 +217,50 @@ def test_cli_phantom_writes_folder(tmp_path):
     assert status == 0
     assert (tmp_path / "knee" / "labels.nrrd").exists()
     assert (tmp_path / "knee" / "truth" / "phantom.json").exists()
+
+
+def _tibial_column(profile: str, plate_mm: float = 1.0):
+    """Tissue every 0.005 mm along the normal through a tibial plateau point, from 3 mm below the bone surface."""
+    anatomy = build_anatomy(PhantomParams(grid="coarse", t2_profile=profile, subchondral_plate_mm=plate_mm))
+    surface_point = np.array([[20.0, 2.0, -7.5]])
+    thickness_mm = anatomy.bones["tibia"].plate_fields(surface_point)["thickness_mm"][0]
+    heights_mm = np.arange(-3.0, thickness_mm + 0.5, 0.005)
+    points = surface_point + heights_mm[:, np.newaxis] * np.array([0.0, 0.0, 1.0])
+    return anatomy, surface_point, heights_mm, thickness_mm, sample_tissue(anatomy, points, blur_mm=1e-3)
+
+
+@pytest.mark.parametrize("profile", ["smooth", "linear", "step"])
+def test_t2_profile_layer_means(profile):
+    # Tolerance 0.05 ms: the depth sampling every 0.005 mm, not the profile, limits the agreement.
+    anatomy, surface_point, heights_mm, thickness_mm, tissue = _tibial_column(profile)
+    local_t2_ms = np.nansum(tissue.layer_fractions * tissue.layer_t2_ms, axis=0)
+    relative_depth = heights_mm / thickness_mm
+    deep = (relative_depth > 0.0) & (relative_depth < 0.5)
+    superficial = (relative_depth >= 0.5) & (relative_depth < 1.0)
+    truth = anatomy.bones["tibia"].plate_fields(surface_point)
+    assert np.mean(local_t2_ms[deep]) == pytest.approx(truth["t2_deep_ms"][0], abs=0.05)
+    assert np.mean(local_t2_ms[superficial]) == pytest.approx(truth["t2_superficial_ms"][0], abs=0.05)
+
+
+def test_smooth_t2_profile_rises_with_depth():
+    _, _, heights_mm, thickness_mm, tissue = _tibial_column("smooth")
+    inside = (heights_mm > 0.0) & (heights_mm < thickness_mm)
+    local_t2_ms = np.nansum(tissue.layer_fractions * tissue.layer_t2_ms, axis=0)[inside]
+    assert np.all(np.diff(local_t2_ms) >= 0.0)
+    assert local_t2_ms[-1] - local_t2_ms[0] > 25.0
+
+
+def test_subchondral_plate_has_no_marrow():
+    _, _, heights_mm, _, tissue = _tibial_column("smooth", plate_mm=1.0)
+    in_plate = (heights_mm < -0.05) & (heights_mm > -0.95)
+    in_marrow = heights_mm < -1.05
+    assert np.all(tissue.bone_fraction[in_plate] == 1.0)
+    assert np.all(tissue.marrow_fraction[in_plate] == 0.0)
+    assert np.all(tissue.marrow_fraction[in_marrow] == 1.0)
+
+
+def test_params_reject_bad_t2_profile():
+    with pytest.raises(InputError, match="t2_profile"):
+        PhantomParams(t2_profile="sigmoid")
+    with pytest.raises(InputError, match="subchondral_plate_mm"):
+        PhantomParams(subchondral_plate_mm=-1.0)

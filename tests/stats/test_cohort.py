@@ -64,3 +64,10 @@ def test_figure_command(synthetic_stats_dir, tmp_path, suffix):
 def test_figure_missing_atlas_raises(tmp_path):
     with pytest.raises(InputError, match="atlas_tibia"):
         save_cohort_figure(tmp_path, "tibia", tmp_path / "f.png")
+
+
+def test_cohort_stats_command_registered(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["cohort", "stats", "--help"])
+    assert raised.value.code == 0
+    assert "--permutations" in capsys.readouterr().out
