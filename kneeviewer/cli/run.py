@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--demo", action="store_true", help="run on the built-in phantom knee (written into OUT/demo-input)")
     parser.add_argument("--dess", type=Path, help="DESS image: a file or a DICOM folder (optional, for checks and display)")
     parser.add_argument("--msme", type=Path, help="folder of the multi-echo spin-echo DICOM series for T2 (optional)")
-    parser.add_argument("--msme-series", metavar="UID", help="SeriesInstanceUID to use when the MSME folder holds several series")
+    parser.add_argument("--msme-series", metavar="UID", help="SeriesInstanceUID to use when the MSME folder contains several series")
     parser.add_argument("--schema", type=Path, help="label schema TOML file (default: the built-in schema of the knee sample)")
     parser.add_argument("--side", choices=("left", "right"), help="knee side; a left knee is mirrored to right-knee convention "
                         "(default: DICOM laterality, else right with a warning)")

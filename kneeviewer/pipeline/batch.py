@@ -1,7 +1,7 @@
 """Many knees at once: the per-knee pipeline on a Dask cluster on this machine.
 
 Each knee runs in its own task with its own results folder, so a failing
-knee is recorded and the others go on; knees whose ``summary.json`` already
+knee is recorded and the others go on. Knees whose ``summary.json`` already
 exists are skipped, so an interrupted batch resumes where it stopped.
 Cancelling stops new knees from starting; a knee already running finishes
 its current stage (Dask cannot stop a running task).
@@ -27,7 +27,7 @@ TABLE_COLUMNS = ("knee_id", "labels", "dess", "msme", "schema", "side")
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """What happened to one knee of a batch."""
+    """Outcome of one knee of a batch."""
 
     knee_id: str
     status: str  # "done", "skipped" (finished earlier) or "failed"

@@ -27,7 +27,7 @@ class KneeInputs:
         ``"left"`` or ``"right"``; None reads DICOM laterality and falls back
         to right with a warning recorded in the summary.
     msme_series : str or None
-        SeriesInstanceUID to pick when the MSME folder holds several series.
+        SeriesInstanceUID to pick when the MSME folder contains several series.
     """
 
     labels: Path

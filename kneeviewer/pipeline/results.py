@@ -137,7 +137,7 @@ def write_results(runner: _Runner, projection_dir: Path, spherical_dir: Path, t2
 
 
 def knee_labels_volume(runner: _Runner):
-    """The label map of the run (read on demand when every stage came from the cache)."""
+    """Return the label map of the run, reading it when every stage came from the cache."""
     return runner.loaded().labels
 
 

@@ -59,7 +59,7 @@ def bone_region(runner: _Runner, bone: str, margin: int = 4) -> tuple[Geometry, 
 
 
 def _sub_grid(geometry: Geometry, low: np.ndarray, high: np.ndarray) -> tuple[Geometry, tuple[slice, ...]]:
-    """The box ``[low, high)`` of a grid, clipped to it, as a geometry and index slices."""
+    """Cut the box ``[low, high)`` out of a grid, clipped to it; return its geometry and index slices."""
     low = np.maximum(np.asarray(low), 0)
     high = np.minimum(np.asarray(high), np.asarray(geometry.shape))
     sub = Geometry(shape=tuple(int(n) for n in high - low), spacing_mm=geometry.spacing_mm,
