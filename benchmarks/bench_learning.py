@@ -8,9 +8,14 @@ deterministic algorithms, a plain forward pass, and pytorch-grad-cam's
 ``GradCAM``. Prints the median of ``--repeat`` timings and the ratio
 kneeviewer / peer (above 1 means kneeviewer is faster).
 
+With ``--phantom-patients N`` it also builds femur-only analytic phantom
+cohorts of N patients with the strong and with no planted pattern, trains
+the fast-preset femur thickness model on each and prints the test AUC, the
+radiographic baseline AUC and the wall times.
+
 Usage::
 
-    python benchmarks/bench_learning.py [--repeat 5] [--batches 3] [--paper-batch 8]
+    python benchmarks/bench_learning.py [--repeat 5] [--batches 3] [--paper-batch 8] [--phantom-patients 300 --out DIR]
 
 The ``paper`` preset (ResNet-50, 224 px) is timed with a smaller batch than
 its 300 (``--paper-batch``) so that it fits a laptop; images per second
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -110,11 +116,36 @@ def bench_preset(name: str, batch: int, batches: int, repeat: int) -> list[tuple
     return rows
 
 
+def bench_phantom(patients: int, out_dir: Path) -> None:
+    """Build strong and no-effect cohorts, train and evaluate the fast femur thickness model, print the results."""
+    from kneeviewer.learning.evaluation import evaluate_models
+    from kneeviewer.learning.training import train_model
+    from kneeviewer.phantom.cohort import CohortParams, build_cohort
+
+    print(f"{'effect':<7} {'patients':>8} {'cohort s':>9} {'train s':>8} {'test AUC (95% CI)':>24} {'baseline AUC':>13}")
+    for effect in ("strong", "none"):
+        cohort = out_dir / f"{effect}_{patients}"
+        params = CohortParams(patients, effect=effect, seed=1, source="analytic", bones=("femur",), target_vertices=1500)
+        start = time.perf_counter()
+        build_cohort(cohort, params, workers=2)
+        cohort_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        train_model(cohort, "femur", "thickness", preset("fast"), cohort / "femur_thickness")
+        train_seconds = time.perf_counter() - start
+        metrics = evaluate_models(cohort, [cohort / "femur_thickness"], cohort / "evaluation")
+        auc = metrics["femur_thickness"]["auc"]
+        baseline = metrics["radiographic_baseline"]["auc"]["value"]
+        interval = f"{auc['value']:.3f} ({auc['ci_low']:.3f}-{auc['ci_high']:.3f})"
+        print(f"{effect:<7} {patients:>8} {cohort_seconds:>9.0f} {train_seconds:>8.0f} {interval:>24} {baseline:>13.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed repetitions per measurement (default 5)")
     parser.add_argument("--batches", type=int, default=3, help="batches per timed epoch (default 3)")
     parser.add_argument("--paper-batch", type=int, default=8, help="batch size for the paper preset (default 8)")
+    parser.add_argument("--phantom-patients", type=int, default=0, help="also run the phantom AUC check with this many patients")
+    parser.add_argument("--out", type=Path, default=Path("bench_learning_cohorts"), help="folder for the phantom cohorts")
     args = parser.parse_args()
     np.random.seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -122,6 +153,8 @@ def main() -> None:
     for name, batch in (("fast", preset("fast").batch_size), ("paper", args.paper_batch)):
         for measurement, ours, peer in bench_preset(name, batch, args.batches, args.repeat):
             print(f"{name:<7} {measurement:<10} {ours:>17.1f} {peer:>11.1f} {ours / peer:>6.2f}")
+    if args.phantom_patients:
+        bench_phantom(args.phantom_patients, args.out)
 
 
 if __name__ == "__main__":

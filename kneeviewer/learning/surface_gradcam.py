@@ -48,7 +48,8 @@ def write_gradcam_to_surface(results_dir: Path, bone: str, strategy: str, cam: n
     Returns
     -------
     ndarray, (n_vertices,)
-        The per-vertex values written; NaN where the inverse map has none.
+        The per-vertex values written, in [0, 1]; NaN where the inverse map
+        has none (outside the map's elevation range).
     """
     import pyvista as pv
 
@@ -60,6 +61,9 @@ def write_gradcam_to_surface(results_dir: Path, bone: str, strategy: str, cam: n
     mesh = pv.read(mesh_path)
     centre = bone_centre_mm(results_dir, bone, mesh)
     values = np.asarray(inverse_map(np.asarray(mesh.points, dtype=float), cam, bone, centre), dtype=np.float32)
+    # The cubic inverse map overshoots by up to about 0.1 next to steep edges;
+    # Grad-CAM is non-negative and scaled to [0, 1], so clip (NaN stays NaN).
+    values = np.clip(values, 0.0, 1.0)
     mesh.point_data[f"gradcam_{strategy}"] = values
     mesh.save(mesh_path)
     return values

@@ -77,7 +77,8 @@ def pointwise_group_test(
     response: np.ndarray,
     group: np.ndarray,
     covariates: np.ndarray | None = None,
-    min_knees_per_group: int = 2,
+    min_knees_per_group: int = 3,
+    min_valid_fraction: float = 0.5,
 ) -> SpmResult:
     """Test the group term of a per-vertex linear model at every vertex.
 
@@ -92,6 +93,9 @@ def pointwise_group_test(
         ``(n_knees, k)`` covariates without NaN, or None.
     min_knees_per_group
         Vertices with fewer valid knees in either group get NaN statistics.
+    min_valid_fraction
+        Vertices where fewer than this fraction of all knees have a value get
+        NaN statistics, so that no p-value rests on a handful of knees.
 
     Raises
     ------
@@ -110,7 +114,7 @@ def pointwise_group_test(
     if not np.all(np.isfinite(design)):
         raise InputError("Covariates contain NaN or infinite values; drop those knees before the SPM.")
     valid = np.isfinite(response)
-    t = group_t_statistic(design, response, valid, min_knees_per_group)
+    t = group_t_statistic(design, response, valid, min_knees_per_group, min_valid_fraction)
     dof = valid.sum(axis=0) - design.shape[1]
     with np.errstate(invalid="ignore"):
         p = 2.0 * scipy_stats.t.sf(np.abs(t), np.maximum(dof, 1))
@@ -127,7 +131,8 @@ def group_t_statistic(
     design: np.ndarray,
     response: np.ndarray,
     valid: np.ndarray,
-    min_knees_per_group: int = 2,
+    min_knees_per_group: int = 3,
+    min_valid_fraction: float = 0.5,
 ) -> np.ndarray:
     """Return the ``(n_vertices,)`` t statistic of the column :data:`GROUP_COLUMN` of ``design``.
 
@@ -151,6 +156,7 @@ def group_t_statistic(
     n0 = (valid & (group[:, None] == 0)).sum(axis=0)
     n_valid = n1 + n0
     enough = (n1 >= min_knees_per_group) & (n0 >= min_knees_per_group) & (n_valid > n_params)
+    enough &= n_valid >= min_valid_fraction * n_knees
     t = np.full(response.shape[1], np.nan)
     if not enough.any():
         return t
@@ -207,15 +213,15 @@ def spm_with_corrections(
     -------
     result, p_fdr, p_fwe
         The uncorrected result, Benjamini-Hochberg adjusted p-values and
-        permutation max-|t| family-wise adjusted p-values, each
+        permutation (min p) family-wise adjusted p-values, each
         ``(n_vertices,)`` with NaN where ``result.p`` is NaN.
     """
-    from kneeviewer.stats.corrections import fdr_bh, fwe_max_t
+    from kneeviewer.stats.corrections import fdr_bh, fwe_permutation
 
     result = pointwise_group_test(response, group, covariates)
     p_fdr = fdr_bh(result.p)
     design = build_design(group, covariates)
-    p_fwe = fwe_max_t(
-        design, np.asarray(response, float), result.t, n_permutations, seed, progress=progress, should_cancel=should_cancel
+    p_fwe = fwe_permutation(
+        design, np.asarray(response, float), result.p, n_permutations, seed, progress=progress, should_cancel=should_cancel
     )
     return result, p_fdr, p_fwe

@@ -115,6 +115,24 @@ def test_t2_matches_truth(phantom_run, name):
     assert np.median(error) <= 1.0, f"{name}: median absolute T2 error {np.median(error):.2f} ms"
 
 
+@pytest.mark.parametrize("bone", ["femur", "tibia"])
+@pytest.mark.parametrize("name", ["t2_deep_ms", "t2_superficial_ms"])
+def test_compartment_t2_matches_truth(phantom_run, bone, name):
+    # Tolerance: the medial and lateral compartment means of layer T2 (the figures that
+    # regional analyses report) within 1 ms of the true compartment means at SNR 50.
+    # NOTE: full-depth T2 (t2_ms) reads high by up to 1.2 ms in the lateral tibia on this
+    # knee, so it is not held to 1 ms here.
+    measured, truth = _truth_at(phantom_run, bone, name)
+    mesh = pv.read(phantom_run["out_dir"] / f"{bone}.vtp")
+    medial = np.asarray(mesh.point_data["medial"]).astype(bool)
+    both = np.isfinite(measured) & np.isfinite(truth)
+    for compartment, members in (("medial", medial), ("lateral", ~medial)):
+        selected = both & members
+        assert selected.sum() > 100, compartment
+        error = measured[selected].mean() - truth[selected].mean()
+        assert abs(error) <= 1.0, f"{bone} {compartment} {name}: mean T2 error {error:+.2f} ms"
+
+
 def test_deep_t2_is_shorter_than_superficial(phantom_run):
     mesh = pv.read(phantom_run["out_dir"] / "femur.vtp")
     deep = np.nanmedian(mesh.point_data["t2_deep_ms"])

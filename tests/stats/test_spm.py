@@ -7,7 +7,7 @@ import pytest
 import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 
-from kneeviewer.stats.corrections import fdr_bh, fwe_max_t
+from kneeviewer.stats.corrections import fdr_bh, fwe_permutation
 from kneeviewer.stats.spm import build_design, pointwise_group_test, spm_with_corrections
 
 N_PER_GROUP = 20
@@ -62,9 +62,11 @@ def test_too_few_knees_give_nan():
     response, group, covariates = _cohort(effect=0.1)
     response[group == 1, 9] = np.nan
     response[2:, 11] = np.nan
+    response[: 2 * N_PER_GROUP - 15, 13] = np.nan
     result = pointwise_group_test(response, group, covariates)
     assert np.isnan(result.p[9])
     assert np.isnan(result.p[11])
+    assert np.isnan(result.p[13])
     assert np.isfinite(result.p[10])
 
 
@@ -76,11 +78,25 @@ def test_fdr_matches_statsmodels_and_keeps_nan():
     assert np.allclose(adjusted[np.isfinite(p)], expected)
 
 
+def test_fwe_robust_to_low_dof_vertices():
+    response, group, covariates = _cohort(effect=0.3)
+    # Vertices 100 to 149 keep only 11 of 40 knees after their own NaN pattern.
+    rng = np.random.default_rng(5)
+    for vertex in range(100, 150):
+        keep = np.concatenate([rng.choice(N_PER_GROUP, 6, replace=False), N_PER_GROUP + rng.choice(N_PER_GROUP, 5, replace=False)])
+        missing = np.setdiff1d(np.arange(2 * N_PER_GROUP), keep)
+        response[missing, vertex] = np.nan
+    result = pointwise_group_test(response, group, covariates, min_valid_fraction=0.0)
+    design = build_design(group, covariates)
+    p_fwe = fwe_permutation(design, response, result.p, n_permutations=100, seed=2, min_valid_fraction=0.0)
+    assert np.all(p_fwe[PLANTED] < 0.05)
+
+
 def test_fwe_seeded_and_conservative():
     response, group, covariates = _cohort(effect=0.1)
     result = pointwise_group_test(response, group, covariates)
     design = build_design(group, covariates)
-    first = fwe_max_t(design, response, result.t, n_permutations=50, seed=7)
-    second = fwe_max_t(design, response, result.t, n_permutations=50, seed=7)
+    first = fwe_permutation(design, response, result.p, n_permutations=50, seed=7)
+    second = fwe_permutation(design, response, result.p, n_permutations=50, seed=7)
     assert np.array_equal(first, second)
     assert np.all(first >= result.p - 1e-12)
