@@ -45,6 +45,7 @@ def _add_window_options(parser: argparse.ArgumentParser) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Open the window on the phantom knee."""
+    check_display()
     from kneeviewer.app.application import run_window
 
     return run_window(demo=True, screenshot=args.screenshot, work_dir=args.work_dir, view=args.view, array=args.array)
@@ -52,13 +53,34 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_open(args: argparse.Namespace) -> int:
     """Open the window on the given paths."""
+    check_display()
     from kneeviewer.app.application import run_window
 
     return run_window(paths=list(args.paths), screenshot=args.screenshot, work_dir=args.work_dir, view=args.view, array=args.array)
 
 
+def check_display() -> None:
+    """Raise InputError when Qt has no screen to draw on (Linux without X11 or Wayland)."""
+    import os
+    import sys
+
+    from kneeviewer.errors import InputError
+
+    if not sys.platform.startswith("linux"):
+        return
+    if os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc", "eglfs", "linuxfb"):
+        return
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    raise InputError(
+        "No display found (neither DISPLAY nor WAYLAND_DISPLAY is set). Run the app on a desktop, "
+        "under xvfb-run, or use 'kneeviewer render' to make figures without a window."
+    )
+
+
 def open_default_window(args: argparse.Namespace) -> int:
     """Open an empty main window (``kneeviewer`` without a command)."""
+    check_display()
     from kneeviewer.app.application import run_window
 
     return run_window()

@@ -77,15 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose, args.log_file)
     func = getattr(args, "func", None)
     if func is None:
-        gui = getattr(args, "_default_gui", None)
-        if gui is None:
-            try:
-                from kneeviewer.cli.gui import open_default_window
-            except ImportError:
-                parser.print_help()
-                return 0
-            gui = open_default_window
-        return int(gui(args) or 0)
+        try:
+            from kneeviewer.cli.gui import open_default_window
+        except ImportError:
+            parser.print_help()
+            return 0
+        func = open_default_window
     try:
         return int(func(args) or 0)
     except Cancelled as error:

@@ -34,6 +34,12 @@ def run_phantom(args: argparse.Namespace) -> int:
     """Write the phantom knee and print the output folder."""
     from kneeviewer.phantom import PhantomParams, write_phantom
 
+    from kneeviewer.errors import InputError
+    from kneeviewer.io.paths import ensure_output_folder
+
+    if args.seed < 0:
+        raise InputError(f"--seed {args.seed} is invalid; use a whole number of 0 or more.")
+    ensure_output_folder(args.out)
     params = PhantomParams(seed=args.seed, snr=args.snr, grid=args.grid, random_shape=args.random_shape)
     with ProgressBar("phantom") as bar:
         paths = write_phantom(args.out, params, progress=bar)

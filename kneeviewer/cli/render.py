@@ -53,6 +53,11 @@ def run_render(args: argparse.Namespace) -> int:
         raise InputError(f"--size must be at least 16 x 16 pixels, got {args.size[0]} x {args.size[1]}.")
     if args.clim is not None and not args.clim[1] > args.clim[0]:
         raise InputError(f"--clim needs LOW < HIGH, got {args.clim[0]} and {args.clim[1]}.")
+    from kneeviewer.io.paths import check_output_file
+
+    check_output_file(args.out, (".png",))
+    if args.scale < 1:
+        raise InputError(f"--scale {args.scale} is invalid; use a whole number of 1 or more.")
     meshes = read_bone_meshes(args.results)
     out = render_bones(
         meshes,
@@ -67,4 +72,5 @@ def run_render(args: argparse.Namespace) -> int:
         title=args.title,
     )
     log.info("Wrote %s", out)
+    print(f"Wrote {out}")
     return 0

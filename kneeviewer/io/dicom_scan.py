@@ -247,14 +247,14 @@ def select_series(
             available = "; ".join(_series_info(headers).label() for headers in groups.values())
             raise SeriesError(
                 f"Series {series_uid} not found in {folder}. Available series: {available}. "
-                "Pass one of these UIDs with --series."
+                "Pass one of these SeriesInstanceUIDs (kneeviewer run: --msme-series, kneeviewer t2: --series)."
             )
         return groups[series_uid]
     if len(groups) > 1:
         listing = "; ".join(_series_info(headers).label() for headers in groups.values())
         raise SeriesError(
             f"{folder} contains {len(groups)} DICOM series: {listing}. "
-            "Pass --series UID to choose one, or choose the series in the dialog."
+            "Choose one by its SeriesInstanceUID (kneeviewer run: --msme-series UID, kneeviewer t2: --series UID) or pick it in the app's series dialog."
         )
     return next(iter(groups.values()))
 

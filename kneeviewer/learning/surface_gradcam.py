@@ -1,10 +1,10 @@
 """Grad-CAM of every test knee, read back onto its bone surface.
 
-For each model and knee the 224 x 224 Grad-CAM (each map scaled to [0, 1],
-see :func:`kneeviewer.learning.gradcam.gradcam`) is read onto the vertices
-of ``<bone>.vtp`` in the knee's results folder with the inverse spherical
-map, around the same centre that the forward map used, and stored there as
-the point array ``gradcam_<strategy>``.
+For each model and knee, the 224 x 224 Grad-CAM (each map scaled to
+[0, 1], see :func:`kneeviewer.learning.gradcam.gradcam`) is read onto the
+vertices of ``<bone>.vtp`` in the knee's results folder. The inverse
+spherical map uses the same centre as the forward map, and the values are
+stored as the point array ``gradcam_<strategy>``.
 """
 
 from __future__ import annotations

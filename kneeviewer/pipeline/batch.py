@@ -10,6 +10,7 @@ its current stage (Dask cannot stop a running task).
 from __future__ import annotations
 
 import csv
+import re
 import logging
 import time
 from collections.abc import Iterable
@@ -17,12 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kneeviewer.errors import InputError, KneeViewerError
+from kneeviewer.io.paths import ensure_output_folder
+from kneeviewer.io.side import normalise_side
 from kneeviewer.pipeline.params import KneeInputs, PipelineParams
 from kneeviewer.progress import CancelCheck, ProgressCallback, check_cancel, report
 
 log = logging.getLogger(__name__)
 
 TABLE_COLUMNS = ("knee_id", "labels", "dess", "msme", "schema", "side")
+
+#: A knee id names a folder under the batch's output folder, so it must not contain a path.
+_KNEE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -59,9 +65,21 @@ def read_knee_table(path: str | Path) -> list[tuple[str, KneeInputs]]:
         seen: set[str] = set()
         for line, row in enumerate(reader, start=2):
             knee_id = (row.get("knee_id") or "").strip()
-            if not knee_id or knee_id in seen:
-                raise InputError(f"Knee table {path}, line {line}: knee_id {knee_id!r} is empty or repeated.")
+            if not knee_id:
+                raise InputError(f"Knee table {path}, line {line}: knee_id is empty.")
+            if knee_id in seen:
+                raise InputError(f"Knee table {path}, line {line}: knee_id {knee_id!r} is repeated.")
+            if not _KNEE_ID.fullmatch(knee_id):
+                raise InputError(
+                    f"Knee table {path}, line {line}: knee_id {knee_id!r} is invalid; it names the knee's results "
+                    "folder, so use letters, digits, '.', '_' and '-' only, not starting with '.'."
+                )
             seen.add(knee_id)
+            side = (row.get("side") or "").strip() or None
+            try:
+                side = normalise_side(side)
+            except InputError as error:
+                raise InputError(f"Knee table {path}, line {line}: {error}") from None
 
             def resolve(column: str) -> Path | None:
                 value = (row.get(column) or "").strip()
@@ -71,7 +89,7 @@ def read_knee_table(path: str | Path) -> list[tuple[str, KneeInputs]]:
                 return candidate if candidate.is_absolute() else path.parent / candidate
 
             knees.append((knee_id, KneeInputs(labels=resolve("labels"), dess=resolve("dess"), msme=resolve("msme"),
-                                              schema=resolve("schema"), side=(row.get("side") or "").strip() or None)))
+                                              schema=resolve("schema"), side=side)))
     return knees
 
 
@@ -105,8 +123,7 @@ def run_batch(
     from dask.distributed import Client, LocalCluster, as_completed
 
     params = params or PipelineParams(render=False)
-    out_root = Path(out_root)
-    out_root.mkdir(parents=True, exist_ok=True)
+    out_root = ensure_output_folder(out_root)
     knees = list(knees)
     outcomes: list[BatchOutcome] = []
     pending = []

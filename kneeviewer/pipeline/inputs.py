@@ -101,10 +101,14 @@ def load_knee(inputs: KneeInputs) -> LoadedKnee:
 
 def _check_paths_exist(inputs: KneeInputs) -> None:
     """Fail early, before any long read, when a given path does not exist."""
+    if inputs.labels.is_dir():
+        raise InputError(f"Label map {inputs.labels} is a folder; give the label map file (NRRD, NIfTI or MHA).")
     if not inputs.labels.is_file():
-        raise InputError(f"Image file not found: {inputs.labels}. Check the path given with --labels.")
+        raise InputError(f"Image file not found: {inputs.labels}. Check the path of the label map.")
     if inputs.dess is not None and not inputs.dess.exists():
         raise InputError(f"DESS image not found: {inputs.dess}. Check the path given with --dess.")
+    if inputs.msme is not None and inputs.msme.is_file():
+        raise InputError(f"MSME {inputs.msme} is a file; give the folder of the multi-echo DICOM series.")
     if inputs.msme is not None and not inputs.msme.is_dir():
         raise InputError(f"MSME folder not found: {inputs.msme}. Pass the folder of the multi-echo DICOM series with --msme.")
     if inputs.schema is not None and not inputs.schema.is_file():
@@ -120,5 +124,6 @@ def _decide_side(option: str | None, msme: MultiEchoVolume | None) -> tuple[str,
         return side, "option"
     if dicom_side is not None:
         return dicom_side, "dicom"
-    log.warning("Knee side unknown (no --side, no DICOM laterality); processing as a right knee")
+    log.warning("Knee side unknown (no --side, no DICOM laterality); processing as a right knee. "
+                "Pass --side left or --side right to set it.")
     return "right", "assumed"

@@ -26,7 +26,7 @@ import numpy as np
 import pyvista as pv
 
 from kneeviewer.errors import Cancelled, KneeViewerError, PipelineError
-from kneeviewer.io.labels import BONE_CARTILAGE
+from kneeviewer.io.paths import ensure_output_folder
 from kneeviewer.pipeline.cache import StageCache, file_fingerprint, stage_key
 from kneeviewer.pipeline.inputs import LoadedKnee, load_knee
 from kneeviewer.pipeline.params import KneeInputs, PipelineParams
@@ -146,7 +146,7 @@ def run_knee(
     """
     params = params or PipelineParams()
     runner = _Runner(inputs, Path(out_dir), params, progress, should_cancel)
-    runner.out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_output_folder(runner.out_dir)
     try:
         from kneeviewer.pipeline import stages
 

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 #: Point arrays that get a spherical map when present on a mesh.
 SPHERICAL_ARRAYS: tuple[str, ...] = ("thickness_mm", "bone_shape_mm", "t2_ms", "t2_deep_ms", "t2_superficial_ms")
 
+#: Below this share of cartilage voxels with a T2 fit, the MSME probably does not match the label map.
+LOW_T2_COVERAGE = 0.5
+
 #: Shafts that are cropped to the mediolateral width.
 _CROPPED_BONES = ("femur", "tibia")
 
@@ -127,7 +130,15 @@ def compute_t2(runner: _Runner, folder: Path, progress: ProgressCallback | None)
         fitted = int(np.count_nonzero(np.isfinite(t2[bone_cartilage])))
         counts_by_bone[bone] = {"cartilage_voxels": int(bone_cartilage.sum()), "fitted": fitted,
                                 "not_fitted": int(bone_cartilage.sum()) - fitted}
-    facts = {"counts": {k: int(v) for k, v in fit.counts.items()}, "by_bone": counts_by_bone,
+    total = int(cartilage.sum())
+    fitted_share = float(np.count_nonzero(np.isfinite(t2[cartilage]))) / max(total, 1)
+    if fitted_share < LOW_T2_COVERAGE:
+        log.warning(
+            "Only %.0f%% of the cartilage voxels got a T2 fit. Check that the MSME series %s shows the same knee "
+            "and session as the label map, and that it covers the cartilage.",
+            100 * fitted_share, runner.inputs.msme,
+        )
+    facts = {"fitted_share": fitted_share, "counts": {k: int(v) for k, v in fit.counts.items()}, "by_bone": counts_by_bone,
              "echo_times_ms": [float(t) for t in knee.msme.echo_times_ms]}
     (folder / "t2_counts.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
     return facts

@@ -96,3 +96,53 @@ def test_invalid_numbers_are_rejected(tmp_path, capsys, option):
     status = main(["run", "--labels", str(path), "--out", str(tmp_path / "out"), "--quiet", *option])
     assert status == 2
     assert option[0] in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_is_rejected(tmp_path, capsys):
+    labels = _label_map(tmp_path, {1: (slice(5, 8),) * 3})
+    existing = tmp_path / "taken.txt"
+    existing.write_text("x")
+    status = main(["run", "--labels", str(labels), "--out", str(existing), "--quiet"])
+    assert status == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_labels_folder_is_rejected(tmp_path, capsys):
+    status = main(["run", "--labels", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"])
+    assert status == 2
+    assert "is a folder; give the label map file" in capsys.readouterr().err
+
+
+def test_batch_knee_id_with_path_is_rejected(tmp_path, capsys):
+    table = tmp_path / "knees.csv"
+    table.write_text("knee_id,labels\n../escape,labels.nrrd\n")
+    status = main(["batch", "--table", str(table), "--out", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert "'../escape' is invalid" in error
+    assert not (tmp_path / "escape").exists()
+
+
+def test_batch_invalid_side_names_line(tmp_path, capsys):
+    table = tmp_path / "knees.csv"
+    table.write_text("knee_id,labels,side\nk1,labels.nrrd,lefty\n")
+    status = main(["batch", "--table", str(table), "--out", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert "line 2" in error
+    assert "'lefty'" in error
+
+
+def test_phantom_negative_seed_is_rejected(tmp_path, capsys):
+    status = main(["phantom", "--out", str(tmp_path / "p"), "--seed", "-1"])
+    assert status == 2
+    assert "--seed -1 is invalid" in capsys.readouterr().err
+
+
+def test_gui_without_display_is_an_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    status = main(["open", str(tmp_path)])
+    assert status == 2
+    assert "No display found" in capsys.readouterr().err
