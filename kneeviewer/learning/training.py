@@ -224,6 +224,8 @@ def train_model(
     images = store.images(bone, strategy)
     report(progress, "training", 0.0, "loading images")
     # Rows outside train and validation stay zero and are never read.
+    # NOTE: all inputs are held in memory as float32, about 0.6 MB per knee at
+    # 224 px (4.5 GB for the study's 7,437 images); the fast preset needs a quarter.
     inputs = torch.zeros((len(store.index), 3, config.image_px, config.image_px))
     inputs[used] = prepare_inputs(images[used], config.image_px)
 

@@ -109,3 +109,16 @@ def test_cohort_cli(tmp_path, capsys):
 def test_cohort_rejects_bad_effect():
     with pytest.raises(InputError, match="strong"):
         CohortParams(10, effect="huge")
+
+
+def test_pipeline_source_knee(tmp_path):
+    # One knee through phantom images and the full knee pipeline (coarse grid).
+    params = CohortParams(3, source="pipeline", grid="coarse", target_vertices=1500)
+    spec = draw_cohort(params)[0]
+    build_knee(spec, tmp_path, params)
+    maps = np.load(tmp_path / "knees" / spec.knee_id / "results" / "spherical_maps.npz")
+    assert np.isfinite(maps["femur/thickness_mm"]).any()
+    assert not (tmp_path / "knees" / spec.knee_id / "inputs").exists()
+    truth = np.load(tmp_path / "truth" / f"{spec.knee_id}.npz")
+    assert truth["femur/risk_zone"].any()
+    assert not truth["tibia/risk_zone"].any()

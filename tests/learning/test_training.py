@@ -95,3 +95,13 @@ def test_freeze_variants(freeze, frozen, trainable):
 def test_unknown_preset():
     with pytest.raises(InputError, match="fast"):
         preset("slow")
+
+
+def test_train_cli_missing_weights(synthetic_cohort, tmp_path, capsys):
+    from kneeviewer.cli.main import main
+
+    status = main(["train", "--cohort", str(synthetic_cohort), "--bone", "femur", "--strategy", "thickness",
+                   "--init", "imagenet", "--weights", str(tmp_path / "absent.pth"), "--out", str(tmp_path / "m")])  # fmt: skip
+    assert status == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
