@@ -2,13 +2,17 @@
 
 The study segmented bones with five 3D V-Nets and cartilage with three 2D and
 three 3D V-Nets, averaging their outputs. kneeviewer ships no trained
-weights; this module runs any ensemble of TorchScript checkpoints that map a
-``(1, 1, ni, nj, nk)`` float image to ``(1, n_classes, ni, nj, nk)`` logits.
+weights; this module runs any ensemble of exported models that map a
+``(1, 1, ni, nj, nk)`` float image to ``(1, n_classes, ni, nj, nk)`` logits:
+``torch.export`` programs (``.pt2``, the format PyTorch recommends now) or
+TorchScript files (any other extension; deprecated since PyTorch 2.14 but
+still common).
 """
 
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +25,14 @@ from kneeviewer.progress import CancelCheck, ProgressCallback, check_cancel, rep
 log = logging.getLogger(__name__)
 
 
-def load_checkpoints(paths: list[str | Path]) -> list[torch.jit.ScriptModule]:
-    """Load TorchScript checkpoints for CPU inference.
+def load_checkpoints(paths: list[str | Path]) -> list[torch.nn.Module]:
+    """Load exported segmentation models for CPU inference.
 
     Raises
     ------
     InputError
-        If a file is missing or is not a TorchScript module.
+        If a file is missing, or is neither a ``torch.export`` program
+        (``.pt2``) nor a TorchScript module.
     """
     if not paths:
         raise InputError("No segmentation checkpoints given; pass at least one TorchScript file.")
@@ -36,11 +41,14 @@ def load_checkpoints(paths: list[str | Path]) -> list[torch.jit.ScriptModule]:
         if not path.is_file():
             raise InputError(f"Segmentation checkpoint not found: {path}.")
         try:
-            model = torch.jit.load(str(path), map_location="cpu")
-        except (RuntimeError, ValueError) as error:
-            raise InputError(f"Segmentation checkpoint {path} is not a TorchScript module ({error}). "
-                             "Export the model with torch.jit.script or torch.jit.trace.") from error
-        model.eval()
+            if path.suffix == ".pt2":
+                model = torch.export.load(str(path)).module()
+            else:
+                model = torch.jit.load(str(path), map_location="cpu")
+                model.eval()
+        except (RuntimeError, ValueError, OSError, zipfile.BadZipFile) as error:
+            raise InputError(f"Segmentation checkpoint {path} could not be loaded as a torch.export program (.pt2) "
+                             f"or a TorchScript module ({type(error).__name__}). Export the model with torch.export.save.") from error
         models.append(model)
     return models
 

@@ -26,9 +26,10 @@ class _Threshold(torch.nn.Module):
 @pytest.fixture
 def checkpoints(tmp_path):
     paths = []
+    example = (torch.zeros(1, 1, 6, 5, 4),)
     for index, level in enumerate((0.0, 0.2, -0.2)):
-        path = tmp_path / f"model{index}.pt"
-        torch.jit.script(_Threshold(level)).save(str(path))
+        path = tmp_path / f"model{index}.pt2"
+        torch.export.save(torch.export.export(_Threshold(level), example), str(path))
         paths.append(path)
     return paths
 
@@ -60,8 +61,9 @@ def test_missing_checkpoint_is_named(tmp_path):
         load_checkpoints([missing])
 
 
-def test_invalid_checkpoint_is_rejected(tmp_path):
-    bad = tmp_path / "bad.pt"
+@pytest.mark.parametrize("suffix", [".pt", ".pt2"])
+def test_invalid_checkpoint_is_rejected(tmp_path, suffix):
+    bad = tmp_path / f"bad{suffix}"
     bad.write_bytes(b"not a model")
-    with pytest.raises(InputError, match="TorchScript"):
+    with pytest.raises(InputError, match="could not be loaded"):
         load_checkpoints([bad])
