@@ -10,7 +10,7 @@ pymskt's ``BoneMesh.create_mesh`` + ``calc_cartilage_thickness`` (PyPI
 package ``mskt``, tested with 0.1.22). It prints the median of ``--repeats``
 runs and the ratio. It then compares the per-vertex thickness of the two by
 matching each kneeviewer vertex to its nearest pymskt vertex. The output is Markdown, ready
-for ``docs/benchmarks/thickness.md``.
+for ``docs/benchmarks.md``.
 
 ``time_pymskt_bone`` is the reusable pymskt part (the ``kneeviewer run``
 benchmark calls it).
