@@ -180,6 +180,7 @@ def forward_map(
         Rows are phi, columns are theta. NaN where no vertex with a value is
         near: a pixel is NaN where the linear interpolation of the vertices'
         has-a-value indicator is below 0.5 or where no vertex lies around it.
+        Values are clipped to the range of the vertex values.
     """
     config = config or default_config(bone)
     values = np.asarray(values, dtype=float).reshape(-1)
@@ -218,7 +219,11 @@ def forward_map(
         interpolated = CloughTocher2DInterpolator(triangulation, sample_values)(grid_theta, grid_phi)
         valid = LinearNDInterpolator(triangulation, sample_valid)(grid_theta, grid_phi)
     usable = np.isfinite(valid) & (valid >= 0.5) & np.isfinite(interpolated)
-    result[usable] = interpolated[usable]
+    # The cubic interpolant can overshoot where vertices are sparse or values
+    # jump (a bone shape map once reached -46 mm), so the map keeps to the
+    # range of the vertex values it was made from.
+    low, high = np.nanmin(values[has_value]), np.nanmax(values[has_value])
+    result[usable] = np.clip(interpolated[usable], low, high)
     return result
 
 
@@ -246,7 +251,7 @@ def inverse_map(
     ndarray, shape (n,), float64
         NaN for vertices outside the phi range and where the map is NaN
         nearby (the bilinear interpolation of the map's has-a-value mask is
-        below 0.5).
+        below 0.5). Values are clipped to the range of the map.
     """
     config = config or default_config(bone)
     image = np.asarray(image, dtype=float)
@@ -280,6 +285,8 @@ def inverse_map(
     coordinates = np.vstack([row[in_range] + pad, column[in_range] + pad])
     values = ndimage.map_coordinates(padded, coordinates, order=3, mode="nearest")
     support = ndimage.map_coordinates(padded_valid, coordinates, order=1, mode="nearest")
+    # Cubic splines overshoot next to steep edges; keep to the map's own range.
+    values = np.clip(values, np.nanmin(image), np.nanmax(image))
     values[support < 0.5] = np.nan
     result[in_range] = values
     return result
