@@ -164,6 +164,11 @@ class JobRunner(QObject):
         return self.thread.wait(timeout_ms) if timeout_ms >= 0 else self.thread.wait()
 
     def _thread_finished(self) -> None:
+        if self.thread is not None:
+            # QThread.finished is emitted just before the thread exits, and Qt aborts the
+            # process if a QThread is destroyed while still running, so wait for the exit
+            # before the last reference goes.
+            self.thread.wait()
         self.thread = None
         self.job = None
         self.done.emit()
