@@ -53,18 +53,19 @@ def _read_dess(path) -> Volume:
 
 
 def _check_same_grid(labels: Geometry, dess: Geometry, source: str) -> None:
-    same = (
-        labels.shape == dess.shape
-        and np.allclose(labels.spacing_mm, dess.spacing_mm, rtol=1e-3)
-        and np.allclose(labels.origin_mm, dess.origin_mm, atol=1e-2)
-        and np.allclose(labels.direction, dess.direction, atol=1e-3)
-    )
-    if not same:
+    differences = []
+    if labels.shape != dess.shape:
+        differences.append(f"size {dess.shape} against {labels.shape} voxels")
+    if not np.allclose(labels.spacing_mm, dess.spacing_mm, rtol=1e-3):
+        differences.append(f"spacing {np.round(dess.spacing_mm, 4).tolist()} against {np.round(labels.spacing_mm, 4).tolist()} mm")
+    if not np.allclose(labels.origin_mm, dess.origin_mm, atol=1e-2):
+        differences.append(f"origin {np.round(dess.origin_mm, 2).tolist()} against {np.round(labels.origin_mm, 2).tolist()} mm")
+    if not np.allclose(labels.direction, dess.direction, atol=1e-3):
+        differences.append("direction cosines")
+    if differences:
         raise InputError(
-            f"DESS image {source} does not lie on the label map's grid "
-            f"(DESS {dess.shape} at {np.round(dess.spacing_mm, 4).tolist()} mm, "
-            f"labels {labels.shape} at {np.round(labels.spacing_mm, 4).tolist()} mm, or origin/direction differ). "
-            "Pass the DESS image that the segmentation was made on."
+            f"DESS image {source} does not lie on the label map's grid: it differs in {'; '.join(differences)} "
+            "(DESS against labels). Pass the DESS image that the segmentation was made on."
         )
 
 

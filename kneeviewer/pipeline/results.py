@@ -133,6 +133,9 @@ def write_results(runner: _Runner, projection_dir: Path, spherical_dir: Path, t2
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False, default=_json_default), encoding="utf-8")
     if runner.params.render:
         _render_thickness(meshes, out_dir / "thickness.png")
+    elif (out_dir / "thickness.png").exists():
+        # A rendering from an earlier run would no longer match these meshes.
+        (out_dir / "thickness.png").unlink()
     return KneeResults(out_dir=out_dir, meshes=meshes, spherical_maps=load_spherical_maps(out_dir), summary=summary, volumes=volumes)
 
 

@@ -146,3 +146,17 @@ def test_gui_without_display_is_an_error(tmp_path, capsys, monkeypatch):
     status = main(["open", str(tmp_path)])
     assert status == 2
     assert "No display found" in capsys.readouterr().err
+
+
+def test_dess_on_other_grid_names_difference(tmp_path, capsys):
+    labels = _label_map(tmp_path, {5: (slice(2, 6),) * 3, 6: (slice(8, 12),) * 3, 7: (slice(14, 18),) * 3,
+                                   1: (slice(6, 7),) * 3, 2: (slice(12, 13),) * 3, 3: (slice(13, 14),) * 3,
+                                   4: (slice(18, 19),) * 3})
+    data = np.zeros((40, 40, 20), dtype=np.int16)
+    dess = tmp_path / "dess.nrrd"
+    write_volume(Volume(data, Geometry(data.shape, (0.5, 0.5, 0.7), (0, 0, 0))), dess)
+    status = main(["run", "--labels", str(labels), "--dess", str(dess), "--out", str(tmp_path / "out"), "--quiet"])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert "does not lie on the label map's grid" in error
+    assert "spacing [0.5, 0.5, 0.7] against [0.5, 0.5, 1.0] mm" in error
