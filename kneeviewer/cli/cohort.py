@@ -8,7 +8,6 @@ The subcommands live in their own modules: ``cohort phantom`` in
 from __future__ import annotations
 
 import argparse
-import importlib
 
 _SUBCOMMAND_MODULES = ("cohort_phantom", "cohort_stats")
 
@@ -18,11 +17,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("cohort", help="build a phantom cohort or compute cohort statistics")
     cohort_subparsers = parser.add_subparsers(dest="cohort_command", metavar="SUBCOMMAND")
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
-    for name in _SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"kneeviewer.cli.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"kneeviewer.cli.{name}":
-                continue
-            raise
-        module.register(cohort_subparsers)
+    from kneeviewer.cli.main import register_modules
+
+    register_modules(cohort_subparsers, _SUBCOMMAND_MODULES)

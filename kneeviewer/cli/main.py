@@ -43,7 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
     parser.add_argument("--log-file", type=Path, default=None, help="also write the log to this file")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    register_modules(subparsers, COMMAND_MODULES)
+    return parser
+
+
+def register_modules(subparsers: argparse._SubParsersAction, names: tuple[str, ...]) -> None:
+    """Call ``register(subparsers)`` of each ``kneeviewer.cli.<name>`` module that is installed."""
+    for name in names:
         try:
             module = importlib.import_module(f"kneeviewer.cli.{name}")
         except ModuleNotFoundError as error:
@@ -51,7 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(subparsers)
-    return parser
 
 
 def configure_logging(verbose: bool, log_file: Path | None) -> None:
