@@ -42,6 +42,8 @@ def load_checkpoints(paths: list[str | Path]) -> list[torch.nn.Module]:
             raise InputError(f"Segmentation checkpoint not found: {path}.")
         try:
             if path.suffix == ".pt2":
+                # NOTE: torch.export imports triton, whose bundled LLVM was seen to crash a
+                # process that had already rendered with Mesa's llvmpipe; load models first.
                 model = torch.export.load(str(path)).module()
             else:
                 model = torch.jit.load(str(path), map_location="cpu")
