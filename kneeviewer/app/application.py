@@ -80,9 +80,9 @@ def run_window(*, paths: list | None = None, demo: bool = False, screenshot: Pat
             QTimer.singleShot(500, lambda: (window.save_window_screenshot(screenshot), loop.quit()))
 
         def fail_and_quit(message: str) -> None:
-            log.error("No screenshot written: %s", message)
-            print(f"kneeviewer: error: {message}", file=sys.stderr)
-            status["code"] = 1
+            # The window already logged the error; stderr gets it once, as every command does.
+            print(f"kneeviewer: error: {message} No screenshot written.", file=sys.stderr)
+            status["code"] = 2
             loop.quit()
 
         window.results_shown.connect(save_and_quit)

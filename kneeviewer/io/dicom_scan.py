@@ -113,7 +113,9 @@ class SeriesInfo:
     def label(self) -> str:
         """Return a one-line description: UID, description and file count."""
         description = self.series_description or "no description"
-        return f"{self.series_uid} ('{description}', {self.n_files} files, {self.n_echoes} echo(es))"
+        files = "1 file" if self.n_files == 1 else f"{self.n_files} files"
+        echoes = "1 echo" if self.n_echoes == 1 else f"{self.n_echoes} echoes"
+        return f"{self.series_uid} ('{description}', {files}, {echoes})"
 
 
 def find_series(folder: str | Path) -> list[SeriesInfo]:

@@ -100,6 +100,6 @@ def test_open_screenshot_cli(qapp, tmp_path) -> None:
 def test_open_screenshot_cli_bad_path(qapp, tmp_path, capsys) -> None:
     out = tmp_path / "window.png"
     status = main(["open", str(tmp_path / "absent.nrrd"), "--screenshot", str(out), "--work-dir", str(tmp_path / "work")])
-    assert status == 1
+    assert status == 2
     assert not out.exists()
     assert "Path not found" in capsys.readouterr().err
