@@ -31,6 +31,9 @@ COMMAND_MODULES = (
     "stats",
 )
 
+#: Commands whose finished stages or knees stay on disk when interrupted.
+_STAGED_COMMANDS = ("run", "batch", "cohort", "demo", "open")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available command."""
@@ -97,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kneeviewer: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("kneeviewer: interrupted; finished stages are kept on disk.", file=sys.stderr)
+        kept = "; finished stages are kept on disk" if args.command in _STAGED_COMMANDS else ""
+        print(f"kneeviewer: interrupted{kept}.", file=sys.stderr)
         return 130
     except MemoryError:
         print("kneeviewer: error: out of memory. Lower --target-vertices or close other programs.", file=sys.stderr)
