@@ -82,7 +82,9 @@ def bone_summary(mesh: pv.PolyData) -> dict:
 def write_results(runner: _Runner, projection_dir: Path, spherical_dir: Path, t2_dir: Path | None) -> KneeResults:
     """Copy the final stage outputs into the results folder and write ``summary.json`` and ``thickness.png``."""
     out_dir = runner.out_dir
-    knee = runner.knee
+    # The summary needs the side and schema even when every stage came from the cache,
+    # so the inputs are read here in any case (about a second for a DESS label map).
+    knee = runner.loaded()
     meshes: dict[str, pv.PolyData] = {}
     for bone in runner.params.bones:
         shutil.copyfile(projection_dir / f"{bone}.vtp", out_dir / f"{bone}.vtp")
@@ -99,7 +101,7 @@ def write_results(runner: _Runner, projection_dir: Path, spherical_dir: Path, t2
         if not t2_path.exists() or "t2" not in runner.reused:
             from kneeviewer.pipeline.sparse import load_sparse_field
 
-            write_volume(knee_labels_volume(runner).with_data(load_sparse_field(t2_dir / "t2_ms.npz")), t2_path)
+            write_volume(knee.labels.with_data(load_sparse_field(t2_dir / "t2_ms.npz")), t2_path)
         volumes["t2_ms"] = t2_path
 
     round_trip = json.loads((spherical_dir / "round_trip.json").read_text(encoding="utf-8"))
@@ -113,9 +115,9 @@ def write_results(runner: _Runner, projection_dir: Path, spherical_dir: Path, t2
         "software": {"name": "kneeviewer", "version": __version__},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "inputs": runner.inputs.to_dict(),
-        "schema": runner.knee.schema.to_dict() if runner.knee is not None else None,
-        "side": runner.knee.side if runner.knee is not None else runner.inputs.side,
-        "side_source": runner.knee.side_source if runner.knee is not None else None,
+        "schema": knee.schema.to_dict(),
+        "side": knee.side,
+        "side_source": knee.side_source,
         "processed_as": "right-knee convention (left knees mirrored across x = 0 in LPS)",
         "coordinates": "LPS, mm",
         "parameters": runner.params.to_dict(),
@@ -124,12 +126,6 @@ def write_results(runner: _Runner, projection_dir: Path, spherical_dir: Path, t2
         "stage_seconds": runner.timings,
         "stages_reused": runner.reused,
     }
-    if knee is None:
-        # Every stage came from the cache; the summary still needs the side.
-        previous = out_dir / "summary.json"
-        if previous.is_file():
-            old = json.loads(previous.read_text(encoding="utf-8"))
-            summary["side"], summary["side_source"], summary["schema"] = old.get("side"), old.get("side_source"), old.get("schema")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False, default=_json_default), encoding="utf-8")
     if runner.params.render:
         _render_thickness(meshes, out_dir / "thickness.png")
@@ -137,11 +133,6 @@ def write_results(runner: _Runner, projection_dir: Path, spherical_dir: Path, t2
         # A rendering from an earlier run would no longer match these meshes.
         (out_dir / "thickness.png").unlink()
     return KneeResults(out_dir=out_dir, meshes=meshes, spherical_maps=load_spherical_maps(out_dir), summary=summary, volumes=volumes)
-
-
-def knee_labels_volume(runner: _Runner):
-    """Return the label map of the run, reading it when every stage came from the cache."""
-    return runner.loaded().labels
 
 
 def _json_default(value: object) -> object:

@@ -177,3 +177,12 @@ def test_cancel_keeps_finished_stages(phantom_run, tmp_path):
     assert (out_dir / "stages" / "thickness" / "manifest.json").is_file()
     assert not (out_dir / "summary.json").exists()
     assert not any(p.name.startswith(".") for p in (out_dir / "stages").iterdir()), "partial stage left behind"
+
+
+def test_rerun_after_lost_summary_keeps_side(phantom_run):
+    summary_path = phantom_run["out_dir"] / "summary.json"
+    summary_path.unlink()
+    results = run_knee(phantom_run["inputs"], phantom_run["out_dir"], PipelineParams(target_vertices=12000, render=False))
+    assert results.summary["side"] == "right"
+    assert results.summary["side_source"] == "option"
+    assert results.summary["schema"]["name"] == "pymskt-knee-sample"
