@@ -78,7 +78,7 @@ def compartment_rows(summary: dict) -> list[dict]:
 
     Each row has ``bone``, ``region`` (``whole`` for the bone, else the
     compartment name), ``statistic`` (mean or median), ``biomarker`` and ``value``
-    (empty when the summary holds no value).
+    (empty when the summary has no value).
     """
     rows = []
     for bone, figures in (summary.get("bones") or {}).items():

@@ -79,7 +79,7 @@ def classify_paths(paths: list[str | Path]) -> OpenRequest:
             echoes = echo_count(path)
             if echoes == 0:
                 raise InputError(
-                    f"{path} holds neither DICOM images nor a results folder (no summary.json). "
+                    f"{path} contains neither DICOM images nor a results folder (no summary.json). "
                     "Pass a label map file, a DICOM folder or a results folder."
                 )
             if echoes > 1:

@@ -57,7 +57,7 @@ class SphericalMapView(QWidget):
         return f"{self.bone_box.currentText()}/{self.colours.array}"
 
     def redraw(self) -> None:
-        """Draw the current map with a colour bar, or say why there is none."""
+        """Draw the current map with a colour bar, or a message why there is none."""
         self.figure.clear()
         key = self.current_key()
         if key is None or key not in self.maps:

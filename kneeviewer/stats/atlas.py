@@ -32,7 +32,7 @@ def choose_reference(demographics: pd.DataFrame, target: pd.Series | None = None
         One row per knee with columns ``age``, ``sex`` and ``bmi``.
     target
         The values to match; None uses the column means (the test-set mean
-        when ``demographics`` holds the test knees).
+        when ``demographics`` contains the test knees).
     """
     absent = [c for c in DEMOGRAPHIC_COLUMNS if c not in demographics.columns]
     if absent:

@@ -216,7 +216,7 @@ def test_resample_volume_linear_ramp():
     dess_ijk = np.stack(np.meshgrid(*[np.arange(n) for n in dess.shape], indexing="ij"), axis=-1)
     points = dess.index_to_lps(dess_ijk)
     expected = points[..., 0]
-    # Within half a voxel of the border ITK holds the edge value, so compare only between voxel centres.
+    # Within half a voxel of the border ITK repeats the edge value, so compare only between voxel centres.
     msme_index = msme.lps_to_index(points.reshape(-1, 3)).reshape(points.shape)
     inside = np.all((msme_index >= 0) & (msme_index <= np.array(msme.shape) - 1), axis=-1)
     assert inside.sum() > 1000
