@@ -6,6 +6,14 @@ best-validation-loss weights saved as ``model.pt`` beside ``model.json``
 (configuration, history, validation metrics). Runs on the CPU with seeded
 initialisation, a seeded batch order, single-threaded batch assembly and
 ``torch.use_deterministic_algorithms``, so one seed gives identical weights.
+
+After every epoch the batch-normalisation statistics are recomputed over the
+training rows (a "precise BN" pass) before the validation pass. On small
+phantom cohorts an epoch is only a few optimiser steps, and the running
+averages (momentum 0.1) then still mostly hold their initial values: the
+validation predictions all fell on one side of 0.5 and the validation loss
+jumped between epochs, so early stopping kept a poor epoch (test AUC 0.83
+instead of 0.97 on a 150-patient strong cohort).
 """
 
 from __future__ import annotations
@@ -141,6 +149,7 @@ def fit(
             loss.backward()
             optimiser.step()
             train_loss += float(loss.detach()) * len(batch)
+        recalibrate_batch_norm(model, inputs, train_rows, config.batch_size)
         validation_logits = predict_logits(model, inputs[validation_rows], config.batch_size)
         validation_loss = float(loss_function(validation_logits, targets[validation_rows]))
         metrics = binary_metrics(targets[validation_rows].numpy(), torch.sigmoid(validation_logits).numpy())
@@ -165,6 +174,37 @@ def fit(
                 break
     model.load_state_dict(result.state)
     return result
+
+
+def recalibrate_batch_norm(model: nn.Module, inputs: torch.Tensor, rows: np.ndarray, batch_size: int) -> None:
+    """Recompute the running statistics of the trainable batch-norm layers over ``inputs[rows]``.
+
+    Each layer's statistics are reset and then averaged with equal weight over
+    all batches (momentum None), without gradients. Layers whose affine
+    parameters are frozen keep their statistics, as pretrained layers should.
+    The model is left in evaluation mode.
+    """
+    norms = [
+        module
+        for module in model.modules()
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.weight is not None and module.weight.requires_grad
+    ]
+    if not norms or len(rows) < 2:
+        model.eval()
+        return
+    momenta = [module.momentum for module in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None
+    model.train()
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            batch = torch.as_tensor(rows[start : start + batch_size])
+            if len(batch) >= 2:
+                model(inputs[batch])
+    for module, momentum in zip(norms, momenta, strict=True):
+        module.momentum = momentum
+    model.eval()
 
 
 def predict_logits(model: nn.Module, inputs: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
