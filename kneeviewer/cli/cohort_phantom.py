@@ -15,12 +15,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "phantom",
         help="build a phantom cohort (knees, truth masks, cohort.csv, splits, images)",
         description="Draw a phantom cohort with OAI-like demographics and radiographic grades, whose chronic pain "
-        "depends on a planted cartilage thinning pattern, run every knee and write the training images.",
+        "depends on a planted cartilage pattern, run every knee and write the training images.",
     )
     parser.add_argument("--out", type=Path, required=True, help="cohort folder; finished knees in it are kept and skipped")
     parser.add_argument("--patients", type=int, required=True, help="number of patients (one right knee each)")
     parser.add_argument("--timepoints", type=int, default=1, help="yearly timepoints per patient (default 1)")
     parser.add_argument("--effect", choices=("strong", "weak", "none"), default="strong", help="strength of the planted pattern")
+    parser.add_argument(
+        "--risk-pattern",
+        choices=("swelling", "thinning"),
+        default="swelling",
+        help="change of the cartilage in the medial condyle's risk zone (default swelling, which Grad-CAM can "
+        "localise; see docs/learning.md)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
     parser.add_argument("--grid", choices=("coarse", "oai"), default="coarse", help="phantom image grid (default coarse)")
     parser.add_argument("--workers", type=int, default=1, help="knees built in parallel (Dask on 127.0.0.1; default 1)")
@@ -43,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         n_patients=args.patients,
         n_timepoints=args.timepoints,
         effect=args.effect,
+        risk_pattern=args.risk_pattern,
         seed=args.seed,
         grid=args.grid,
         target_vertices=args.target_vertices,

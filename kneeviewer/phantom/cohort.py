@@ -13,14 +13,27 @@ Chronic pain is drawn from a logistic model::
     logit = -0.45 + k * (risk_mm - 1) - 0.5 * k * (protective_mm - 1)
             + 0.04 * (age - 63.9) + 0.06 * (bmi - 28)
 
-where ``risk_mm`` is the depth of a cartilage thinning in the weight-bearing
-zone of the medial femoral condyle, ``protective_mm`` the depth of one in
-a lateral anterior (trochlear) zone of the femur, both drawn uniformly in
-[0, 2] mm per patient (the risk one deepens by 0.1 mm a year), and ``k``
-is 10 (``strong``), 2 (``weak``) per mm or 0 (``none``, which also plants no
-thinning). The two zones are saved as per-vertex masks of each bone's
-results mesh in ``truth/<knee_id>.npz`` (keys ``<bone>/risk_zone`` and
+where ``risk_mm`` is the size of a local cartilage change in the
+weight-bearing zone of the medial femoral condyle, ``protective_mm`` the
+depth of a thinning in a lateral anterior (trochlear) zone of the femur, both
+drawn uniformly in [0, 2] mm per patient (the risk one grows by 0.1 mm a
+year), and ``k`` is 10 (``strong``), 2 (``weak``) per mm or 0 (``none``,
+which also plants nothing). The risk change is a focal swelling
+(``risk_pattern="swelling"``, the default: thicker cartilage, as in early
+OA) or a thinning (``"thinning"``). The signed changes at the zone centres
+are the columns ``risk_delta_mm`` and ``protective_delta_mm``. The two zones
+are saved as per-vertex masks of each bone's results mesh in
+``truth/<knee_id>.npz`` (keys ``<bone>/risk_zone`` and
 ``<bone>/protective_zone``).
+
+Why swelling by default: Grad-CAM keeps only the positive evidence for the
+pain class, the places where features that raise the pain score are active.
+A swelling is a bright spot in the thickness image and the pain Grad-CAM
+sits on it (mean inside the risk zone about 3 times the mean outside, in
+docs/learning.md). A thinning is a dark spot: the evidence for pain is an
+absence of signal, and the pain Grad-CAM spreads over the rest of the image
+(ratio about 0.4) although the models classify as well. The thinning
+pattern is kept to show that limit of Grad-CAM.
 
 Each knee is written as a phantom (label map, DESS, MSME) and run through
 the per-knee pipeline, or, with ``source="analytic"``, its meshes and
@@ -47,6 +60,8 @@ from kneeviewer.progress import CancelCheck, ProgressCallback, check_cancel, rep
 log = logging.getLogger(__name__)
 
 EFFECTS = {"strong": 10.0, "weak": 2.0, "none": 0.0}
+#: Sign of the thickness change in the risk zone per pattern.
+RISK_PATTERNS = {"swelling": 1.0, "thinning": -1.0}
 SOURCES = ("pipeline", "analytic")
 BONES = ("femur", "tibia", "patella")
 
@@ -61,7 +76,7 @@ RISK_PROGRESSION_MM_PER_YEAR = 0.1
 
 COHORT_COLUMNS = (
     "patient_id", "timepoint", "side", "age", "sex", "bmi", "kl", "jsn_medial", "jsn_lateral",
-    "min_jsw_medial_mm", "oa", "pain", "risk_thinning_mm", "protective_thinning_mm", "results_dir",
+    "min_jsw_medial_mm", "oa", "pain", "risk_delta_mm", "protective_delta_mm", "results_dir",
 )  # fmt: skip
 
 
@@ -73,6 +88,7 @@ class CohortParams:
     ----------
     n_patients, n_timepoints : one right knee per patient, yearly timepoints.
     effect : "strong", "weak" or "none" (see the module docstring).
+    risk_pattern : "swelling" or "thinning", the change in the risk zone.
     seed : seeds every draw; equal parameters give an identical cohort.
     grid : phantom image grid, "coarse" or "oai".
     target_vertices : approximate vertices of each bone mesh.
@@ -85,6 +101,7 @@ class CohortParams:
     n_patients: int
     n_timepoints: int = 1
     effect: str = "strong"
+    risk_pattern: str = "swelling"
     seed: int = 0
     grid: str = "coarse"
     target_vertices: int = 2000
@@ -102,6 +119,8 @@ class CohortParams:
             raise InputError(f"Timepoints must be at least 1, got {self.n_timepoints}.")
         if self.effect not in EFFECTS:
             raise InputError(f"Effect {self.effect!r} is unknown; expected one of {', '.join(EFFECTS)}.")
+        if self.risk_pattern not in RISK_PATTERNS:
+            raise InputError(f"Risk pattern {self.risk_pattern!r} is invalid; expected one of {', '.join(RISK_PATTERNS)}.")
         if self.source not in SOURCES:
             raise InputError(f"Source {self.source!r} is unknown; expected one of {', '.join(SOURCES)}.")
 
@@ -119,6 +138,7 @@ def draw_cohort(params: CohortParams) -> list[KneeSpec]:
     """Draw demographics, radiographic grades, the planted pattern and pain of every knee."""
     rng = np.random.default_rng(np.random.SeedSequence([params.seed, 7]))
     slope = EFFECTS[params.effect]
+    risk_sign = RISK_PATTERNS[params.risk_pattern]
     specs = []
     for patient in range(params.n_patients):
         patient_id = f"P{patient + 1:05d}"
@@ -150,7 +170,7 @@ def draw_cohort(params: CohortParams) -> list[KneeSpec]:
             patches = []
             if slope > 0:
                 patches = [
-                    asdict(ThicknessPatch("femur", direction=RISK_DIRECTION, radius_mm=ZONE_RADIUS_MM, delta_mm=-risk)),
+                    asdict(ThicknessPatch("femur", direction=RISK_DIRECTION, radius_mm=ZONE_RADIUS_MM, delta_mm=risk_sign * risk)),
                     asdict(ThicknessPatch("femur", direction=PROTECTIVE_DIRECTION, radius_mm=ZONE_RADIUS_MM, delta_mm=-protective)),
                 ]  # fmt: skip
             phantom = {
@@ -167,7 +187,7 @@ def draw_cohort(params: CohortParams) -> list[KneeSpec]:
                 "patient_id": patient_id, "timepoint": timepoint, "side": "right", "age": round(age, 1),
                 "sex": sex, "bmi": round(bmi, 1), "kl": kl, "jsn_medial": jsn_medial, "jsn_lateral": jsn_lateral,
                 "min_jsw_medial_mm": round(jsw, 2), "oa": int(kl >= 2), "pain": pain,
-                "risk_thinning_mm": round(risk, 3), "protective_thinning_mm": round(protective, 3),
+                "risk_delta_mm": round(risk_sign * risk, 3) + 0.0, "protective_delta_mm": round(-protective, 3) + 0.0,
                 "results_dir": f"knees/{knee_id}/results",
             }  # fmt: skip
             specs.append(KneeSpec(knee_id, row, phantom))

@@ -97,6 +97,15 @@ def strong_model(strong_cohort) -> Path:
 
 
 @pytest.fixture(scope="session")
+def gradcam_done(strong_cohort, strong_model) -> Path:
+    """The strong cohort after ``kneeviewer gradcam`` with its femur thickness model."""
+    from kneeviewer.cli.main import main
+
+    assert main(["gradcam", "--cohort", str(strong_cohort), "--models", str(strong_model)]) == 0
+    return strong_cohort
+
+
+@pytest.fixture(scope="session")
 def none_cohort(tmp_path_factory) -> Path:
     """300 phantom patients without any planted pattern (femur only)."""
     return _phantom_cohort(tmp_path_factory.mktemp("none_cohort"), NONE_PATIENTS, "none", seed=2, split=NONE_SPLIT)

@@ -12,7 +12,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 import pyvista as pv
 
 from kneeviewer.cli.main import main
@@ -41,12 +40,6 @@ def test_evaluate_metrics_format(strong_cohort, strong_model, tmp_path):
     assert "ptf" not in metrics  # only the femur was trained
 
 
-@pytest.fixture(scope="module")
-def gradcam_done(strong_cohort, strong_model):
-    assert main(["gradcam", "--cohort", str(strong_cohort), "--models", str(strong_model)]) == 0
-    return strong_cohort
-
-
 def test_gradcam_arrays_written(gradcam_done, strong_model, tmp_path):
     predictions = _test_predictions(gradcam_done, strong_model, tmp_path)
     for results_dir in predictions["results_dir"]:
@@ -56,19 +49,19 @@ def test_gradcam_arrays_written(gradcam_done, strong_model, tmp_path):
         assert np.nanmax(values) <= 1.0
 
 
-@pytest.mark.xfail(
-    reason="The fast-preset ResNet-18 reaches the AUC but its layer4 Grad-CAM peaks away from the risk zone "
-    "(inside/outside about 0.6 to 1.0); see docs/learning.md.",
-    strict=False,
-)
 def test_gradcam_inside_planted_region(gradcam_done, strong_model, tmp_path):
+    # The pain Grad-CAM of true-positive knees against the zone whose swelling raises the odds
+    # of pain. Measured on this cohort: 2.95 (risk zone), 1.46 (risk and protective zones
+    # together: the protective zone carries evidence against pain, which the pain Grad-CAM
+    # leaves out by design). With the thinning pattern the same ratio is about 0.4; see
+    # docs/learning.md.
     predictions = _test_predictions(gradcam_done, strong_model, tmp_path)
     true_positive = predictions[(predictions["pain"] == 1) & (predictions["femur_thickness"] >= 0.5)]
     inside, outside = [], []
     for _, row in true_positive.iterrows():
         values = np.asarray(pv.read(gradcam_done / row["results_dir"] / "femur.vtp")["gradcam_thickness"])
         truth = np.load(gradcam_done / "truth" / f"{row['patient_id']}_T{row['timepoint']}.npz")
-        planted = truth["femur/risk_zone"] | truth["femur/protective_zone"]
+        planted = truth["femur/risk_zone"]
         finite = np.isfinite(values)
         inside.append(values[planted & finite].mean())
         outside.append(values[~planted & finite].mean())

@@ -44,7 +44,21 @@ def test_cohort_timepoints():
 def test_cohort_none_plants_nothing():
     specs = draw_cohort(CohortParams(20, effect="none"))
     assert all(spec.phantom["patches"] == [] for spec in specs)
-    assert all(spec.row["risk_thinning_mm"] == 0 for spec in specs)
+    assert all(spec.row["risk_delta_mm"] == 0 and spec.row["protective_delta_mm"] == 0 for spec in specs)
+
+
+@pytest.mark.parametrize(("pattern", "sign"), [("swelling", 1), ("thinning", -1)])
+def test_risk_pattern_sets_sign(pattern, sign):
+    specs = draw_cohort(CohortParams(20, effect="strong", risk_pattern=pattern))
+    deltas = np.array([spec.row["risk_delta_mm"] for spec in specs])
+    assert np.all(sign * deltas >= 0)
+    assert np.any(deltas != 0)
+    assert all(spec.row["protective_delta_mm"] <= 0 for spec in specs)
+
+
+def test_unknown_risk_pattern_is_rejected():
+    with pytest.raises(InputError, match="Risk pattern 'bulge' is invalid"):
+        CohortParams(20, risk_pattern="bulge")
 
 
 def test_truth_masks_on_femur(strong_cohort):
@@ -68,16 +82,16 @@ def test_risk_zone_is_medial_distal(strong_cohort):
     assert zone[:, 2].mean() < centre[2]  # distal
 
 
-def test_planted_thinning_in_zone(strong_cohort):
-    # Knees with a deep risk thinning have thinner cartilage in the risk zone.
+def test_planted_change_in_zone(strong_cohort):
+    # Knees with a large risk swelling (the default pattern) have thicker cartilage in the risk zone.
     table = pd.read_csv(strong_cohort / "cohort.csv")
     means = []
     for _, row in table.iterrows():
         mesh = pv.read(strong_cohort / row["results_dir"] / "femur.vtp")
         zone = np.load(strong_cohort / "truth" / f"{row['patient_id']}_T0.npz")["femur/risk_zone"]
         means.append(np.nanmean(np.asarray(mesh["thickness_mm"])[zone]))
-    correlation = np.corrcoef(table["risk_thinning_mm"], means)[0, 1]
-    assert correlation < -0.7
+    correlation = np.corrcoef(table["risk_delta_mm"], means)[0, 1]
+    assert correlation > 0.7
 
 
 def test_split_balance_written(strong_cohort):
