@@ -35,7 +35,16 @@ from PySide6.QtWidgets import (
 
 from kneeviewer.errors import InputError
 from kneeviewer.stats.corrections import CORRECTIONS
-from kneeviewer.stats.figure import BONE_VIEWS, GRADCAM_CMAP, NAN_COLOUR, P_CMAP, atlas_strategies, p_array_name, save_cohort_figure
+from kneeviewer.stats.figure import (
+    BONE_VIEWS,
+    GRADCAM_CMAP,
+    NAN_COLOUR,
+    P_CMAP,
+    atlas_group_names,
+    atlas_strategies,
+    p_array_name,
+    save_cohort_figure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +189,8 @@ class CohortPanel(QWidget):
         )
         for plotter, (values, cmap, clim, bar_title, level) in zip(self.plotters, panels, strict=True):
             self._show(plotter, values, cmap, clim, bar_title, level)
+        for label, name in zip(self.view_labels[:2], atlas_group_names(self.atlas), strict=True):
+            label.setText(f"{name} mean Grad-CAM")
         self.view_labels[2].setText(f"-log10 p, {CORRECTIONS[self.correction]} (black contour: p < {alpha:g})")
         if reset_camera:
             direction, view_up = BONE_VIEWS.get(self.bone, BONE_VIEWS["femur"])

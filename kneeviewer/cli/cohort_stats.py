@@ -16,7 +16,8 @@ def register(cohort_subparsers: argparse._SubParsersAction) -> None:
     parser = cohort_subparsers.add_parser(
         "stats",
         help="atlas, point-wise SPM and nested regressions of a cohort",
-        description="Predict the test knees with the given models, form the TP_pain and TN_nopain groups, map "
+        description="Predict the test knees with the given models, form the TP_pain and TN_nopain groups (or "
+        "the pain and no_pain groups with --groups label), map "
         "Grad-CAM onto an atlas bone per bone type, compare the groups vertex by vertex and fit the nested "
         "logistic regressions with the DL-guided thickness.",
     )
@@ -27,6 +28,14 @@ def register(cohort_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reference", nargs="+", default=(), metavar="BONE=ROW", help="atlas knee per bone as image row, e.g. femur=12")
     parser.add_argument("--dl-strategy", default="thickness", help="Grad-CAM strategy that weights the DL-guided thickness (default thickness)")
     parser.add_argument("--threshold", type=float, default=0.5, help="probability at which a model predicts pain (default 0.5)")
+    parser.add_argument(
+        "--groups",
+        choices=("correct", "label"),
+        default="correct",
+        help="'correct': TP_pain against TN_nopain, the knees every model classifies correctly (the study's); "
+        "'label': all test knees with pain against all without, which keeps the false-positive rate when "
+        "there is no pattern (default correct; see docs/statistics.md)",
+    )
     parser.add_argument("--permutations", type=int, default=1000, help="permutations of the FWE correction (default 1000)")
     parser.add_argument("--samples", type=int, default=2500, help="vertices per mesh in the registration fit (default 2500)")
     parser.add_argument("--seed", type=int, default=0, help="seed of permutations and subsampling (default 0)")
@@ -70,6 +79,7 @@ def run_cohort_stats_command(args: argparse.Namespace) -> int:
             reference=reference,
             dl_strategy=args.dl_strategy,
             threshold=args.threshold,
+            grouping=args.groups,
             n_permutations=args.permutations,
             n_samples=args.samples,
             seed=args.seed,

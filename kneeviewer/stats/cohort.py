@@ -1,13 +1,16 @@
 """Cohort statistics of one phantom or study cohort, written to a stats folder.
 
-For every bone this computes the atlas, the TP_pain / TN_nopain groups, the
+For every bone this computes the atlas, the two groups (TP_pain and
+TN_nopain, or pain and no_pain with ``grouping="label"``), the
 point-wise SPM of every Grad-CAM strategy (with FDR and FWE corrections)
 and the nested logistic regressions with the DL-guided thickness. It writes
 
 - ``atlas_<bone>.vtp``: the reference bone with point arrays
   ``tp_mean_gradcam_<strategy>``, ``tn_mean_gradcam_<strategy>``,
   ``t_<strategy>``, ``p_<strategy>``, ``p_fdr_<strategy>``,
-  ``p_fwe_<strategy>`` and field data ``reference_knee``;
+  ``p_fwe_<strategy>`` and field data ``reference_knee``, ``group_names``,
+  ``n_tp`` and ``n_tn`` (the ``tp_``/``n_tp`` names hold
+  the first group, also with ``grouping="label"``);
 - ``regression.json``: per bone both models' log-likelihoods, coefficients,
   standard errors, p-values, sensitivity, specificity, AUC and ``lrt_p``
   (or ``error`` when the fit is impossible);
@@ -32,7 +35,7 @@ from kneeviewer.errors import FitError, InputError
 from kneeviewer.progress import CancelCheck, ProgressCallback, check_cancel, report, sub_progress
 from kneeviewer.stats.atlas import choose_reference, map_onto_atlas
 from kneeviewer.stats.dlguided import compartment_thickness, dl_guided_thickness, vertex_areas
-from kneeviewer.stats.groups import TN_NOPAIN, TP_PAIN, describe_groups, select_groups
+from kneeviewer.stats.groups import describe_groups, group_names, select_groups
 from kneeviewer.stats.regression import NestedLogitResult, fit_nested_logit, format_regression_table
 from kneeviewer.stats.spm import spm_with_corrections
 
@@ -65,6 +68,7 @@ def run_cohort_stats(
     reference: dict[str, object] | None = None,
     dl_strategy: str = "thickness",
     threshold: float = 0.5,
+    grouping: str = "correct",
     n_permutations: int = 1000,
     n_samples: int = 2500,
     seed: int = 0,
@@ -94,6 +98,10 @@ def run_cohort_stats(
         Grad-CAM strategy whose map weights the DL-guided thickness.
     threshold
         Probability at or above which a model predicts pain.
+    grouping
+        ``"correct"`` (TP_pain against TN_nopain, the study's) or ``"label"``
+        (all knees with pain against all without); see
+        :mod:`kneeviewer.stats.groups`.
     n_permutations, seed
         Permutations and seed of the FWE correction; ``seed`` also seeds
         the registration subsampling.
@@ -110,13 +118,16 @@ def run_cohort_stats(
         raise InputError(f"The knee table needs columns {sorted(required)}; it has {list(knees.columns)}.")
     knees = knees.copy()
     knees["sex"] = encode_sex(knees["sex"])
-    groups = select_groups(probabilities, knees["pain"], models, threshold)
+    names = group_names(grouping)
+    groups = select_groups(probabilities, knees["pain"], models, threshold, grouping)
     reference = dict(reference or {})
     regression: dict[str, dict] = {}
     nested_results: dict[str, NestedLogitResult] = {}
     groups_report: dict[str, object] = {
         "models": list(probabilities.columns if models is None else models),
         "threshold": threshold,
+        "grouping": grouping,
+        "group_names": list(names),
         "n_permutations": n_permutations,
         "seed": seed,
         "bones": {},
@@ -126,10 +137,12 @@ def run_cohort_stats(
         bone_progress = sub_progress(progress, number / len(bones), (number + 1) / len(bones))
         if bone not in reference:
             reference[bone] = choose_reference(knees)
-        atlas_summary = _bone_spm(knees, groups, bone, reference[bone], out_dir, n_permutations, n_samples, seed, bone_progress, should_cancel)
+        atlas_summary = _bone_spm(
+            knees, groups, names, bone, reference[bone], out_dir, n_permutations, n_samples, seed, bone_progress, should_cancel
+        )
         groups_report["bones"][bone] = {
             "reference_knee": str(reference[bone]),
-            "groups": describe_groups(groups, knees),
+            "groups": describe_groups(groups, knees, names),
             **atlas_summary,
         }
         table = regression_table(knees, bone, dl_strategy)
@@ -149,24 +162,25 @@ def run_cohort_stats(
     return regression
 
 
-def _bone_spm(knees, groups, bone, reference_id, out_dir, n_permutations, n_samples, seed, progress, should_cancel) -> dict:
+def _bone_spm(knees, groups, names, bone, reference_id, out_dir, n_permutations, n_samples, seed, progress, should_cancel) -> dict:
     """Map the group knees onto the atlas, run the SPM of every strategy and save ``atlas_<bone>.vtp``."""
     atlas = _read_mesh(knees.loc[reference_id, "results_dir"], bone)
     atlas_out = pv.PolyData(atlas.points.copy(), atlas.faces.copy())
     strategies = sorted(name[len(GRADCAM_PREFIX) :] for name in atlas.point_data if name.startswith(GRADCAM_PREFIX))
-    members = groups.index[groups.isin([TP_PAIN, TN_NOPAIN])]
-    summary = {"strategies": strategies, "n_tp": int((groups == TP_PAIN).sum()), "n_tn": int((groups == TN_NOPAIN).sum())}
+    first, second = names
+    members = groups.index[groups.isin([first, second])]
+    summary = {"strategies": strategies, "n_tp": int((groups == first).sum()), "n_tn": int((groups == second).sum())}
     if not strategies:
         log.warning("The %s atlas has no gradcam_<strategy> arrays; run 'kneeviewer gradcam' first.", bone)
     if summary["n_tp"] < 2 or summary["n_tn"] < 2:
-        log.warning("Too few knees for the %s SPM (%d TP_pain, %d TN_nopain); p-values are NaN.", bone, summary["n_tp"], summary["n_tn"])
+        log.warning("Too few knees for the %s SPM (%d %s, %d %s); p-values are NaN.", bone, summary["n_tp"], first, summary["n_tn"], second)
     elif strategies:
         meshes = [_read_mesh(knees.loc[knee, "results_dir"], bone) for knee in members]
         names = [GRADCAM_PREFIX + strategy for strategy in strategies]
         mapped = map_onto_atlas(
             atlas, meshes, names, n_samples=n_samples, seed=seed, progress=sub_progress(progress, 0.0, 0.6), should_cancel=should_cancel
         )
-        group = (groups.loc[members] == TP_PAIN).to_numpy(dtype=float)
+        group = (groups.loc[members] == first).to_numpy(dtype=float)
         covariates = knees.loc[members, ["age", "sex", "bmi"]].to_numpy(dtype=float)
         for number, strategy in enumerate(strategies):
             check_cancel(should_cancel, f"{bone} SPM")
@@ -187,6 +201,7 @@ def _bone_spm(knees, groups, bone, reference_id, out_dir, n_permutations, n_samp
             atlas_out.point_data[f"p_fdr_{strategy}"] = p_fdr
             atlas_out.point_data[f"p_fwe_{strategy}"] = p_fwe
     atlas_out.field_data["reference_knee"] = np.array([str(reference_id)])
+    atlas_out.field_data["group_names"] = np.array([first, second])
     atlas_out.field_data["n_tp"] = np.array([summary["n_tp"]])
     atlas_out.field_data["n_tn"] = np.array([summary["n_tn"]])
     atlas_out.save(out_dir / f"atlas_{bone}.vtp")

@@ -1,7 +1,8 @@
 """Multi-panel figure of a bone's cohort statistics (shared by the CLI and the app).
 
-Rows are Grad-CAM strategies. Columns are the TP_pain mean Grad-CAM, the
-TN_nopain mean Grad-CAM (both on one colour scale per row) and -log10 of the
+Rows are Grad-CAM strategies. Columns are the mean Grad-CAM of the first
+group (TP_pain, or pain with the label grouping), that of the second
+(TN_nopain or no_pain), both on one colour scale per row, and -log10 of the
 group p-value. The significance threshold is a black contour on the bone and
 a line on the colour bar, and the column title names the correction. Each bone view is an off-screen pyvista render; matplotlib
 lays them out with colour bars and writes PNG, SVG or PDF.
@@ -48,6 +49,14 @@ def atlas_strategies(atlas: pv.PolyData) -> list[str]:
     """Return the strategies with a TP_pain mean array on the atlas, sorted."""
     prefix = "tp_mean_gradcam_"
     return sorted(name[len(prefix) :] for name in atlas.point_data if name.startswith(prefix))
+
+
+def atlas_group_names(atlas: pv.PolyData) -> tuple[str, str]:
+    """Return the names of the two compared groups, TP_pain and TN_nopain for atlases written before groupings."""
+    if "group_names" in atlas.field_data:
+        first, second = (str(name) for name in np.asarray(atlas.field_data["group_names"])[:2])
+        return first, second
+    return "TP_pain", "TN_nopain"
 
 
 def read_atlas(stats_dir: Path, bone: str) -> pv.PolyData:
@@ -126,6 +135,7 @@ def build_cohort_figure(atlas: pv.PolyData, bone: str, correction: str = "none",
             "too few TP_pain or TN_nopain knees (see groups.json) or no Grad-CAM on the meshes. "
             "Run 'kneeviewer gradcam' and use more knees or models that classify more knees correctly."
         )
+    first, second = atlas_group_names(atlas)
     n_tp = int(np.asarray(atlas.field_data["n_tp"])[0]) if "n_tp" in atlas.field_data else None
     n_tn = int(np.asarray(atlas.field_data["n_tn"])[0]) if "n_tn" in atlas.field_data else None
     threshold = -np.log10(alpha)
@@ -144,8 +154,8 @@ def build_cohort_figure(atlas: pv.PolyData, bone: str, correction: str = "none",
         p_clim = (0.0, max(2.0 * threshold, p_max))
 
         panels = [
-            (0, tp, GRADCAM_CMAP, gradcam_clim, None, "TP_pain mean" + (f" (n = {n_tp})" if n_tp is not None else "")),
-            (1, tn, GRADCAM_CMAP, gradcam_clim, None, "TN_nopain mean" + (f" (n = {n_tn})" if n_tn is not None else "")),
+            (0, tp, GRADCAM_CMAP, gradcam_clim, None, f"{first} mean" + (f" (n = {n_tp})" if n_tp is not None else "")),
+            (1, tn, GRADCAM_CMAP, gradcam_clim, None, f"{second} mean" + (f" (n = {n_tn})" if n_tn is not None else "")),
             (3, log_p, P_CMAP, p_clim, threshold, f"-log10 p, {CORRECTIONS[correction]}"),
         ]
         for column, values, cmap, clim, level, title in panels:
@@ -169,7 +179,7 @@ def build_cohort_figure(atlas: pv.PolyData, bone: str, correction: str = "none",
         p_bar.ax.axhline(threshold, color="black", linewidth=2)
         p_bar.set_label(f"-log10 p (line: p = {alpha:g})", fontsize=9)
     figure.suptitle(
-        f"{bone.capitalize()}: Grad-CAM of TP_pain versus TN_nopain, linear model adjusted for age, sex and BMI "
+        f"{bone.capitalize()}: Grad-CAM of {first} versus {second}, linear model adjusted for age, sex and BMI "
         f"({CORRECTIONS[correction]} p-values; black contour p < {alpha:g}; grey: no value)",
         fontsize=10,
         wrap=True,

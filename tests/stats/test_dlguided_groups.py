@@ -10,7 +10,7 @@ import pyvista as pv
 from kneeviewer.stats.atlas import choose_reference
 from kneeviewer.stats.cohort import encode_sex
 from kneeviewer.stats.dlguided import compartment_thickness, dl_guided_thickness, minmax_scale, vertex_areas
-from kneeviewer.stats.groups import TN_NOPAIN, TP_PAIN, describe_groups, select_groups
+from kneeviewer.stats.groups import NO_PAIN, PAIN, TN_NOPAIN, TP_PAIN, describe_groups, select_groups
 
 
 def test_vertex_areas_sum_to_sphere_area():
@@ -62,6 +62,24 @@ def test_groups_intersect_models():
     assert pd.isna(groups[3])
     assert pd.isna(groups[4])
     assert select_groups(probabilities, pain, models=["m1"])[1] == TP_PAIN
+
+
+def test_label_groups_ignore_predictions():
+    probabilities = pd.DataFrame({"m1": [0.9, 0.2, 0.1, 0.8, 0.7], "m2": [0.9, 0.3, 0.1, 0.6, np.nan]})
+    pain = pd.Series([1, 1, 0, 0, 1])
+    groups = select_groups(probabilities, pain, grouping="label")
+    assert list(groups[:4]) == [PAIN, PAIN, NO_PAIN, NO_PAIN]
+    assert pd.isna(groups[4])  # a missing prediction still leaves the knee out
+    summary = describe_groups(groups, pd.DataFrame({"age": [60, 70, 50, 40, 30]}), (PAIN, NO_PAIN))
+    assert summary[PAIN]["n"] == 2
+    assert summary[NO_PAIN]["n"] == 2
+
+
+def test_unknown_grouping_raises():
+    from kneeviewer.errors import InputError
+
+    with pytest.raises(InputError, match="Grouping 'truth' is invalid"):
+        select_groups(pd.DataFrame({"m1": [0.9]}), pd.Series([1]), grouping="truth")
 
 
 def test_groups_unknown_model_raises():
