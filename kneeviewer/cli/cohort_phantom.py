@@ -20,13 +20,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="cohort folder; finished knees in it are kept and skipped")
     parser.add_argument("--patients", type=int, required=True, help="number of patients (one right knee each)")
     parser.add_argument("--timepoints", type=int, default=1, help="yearly timepoints per patient (default 1)")
-    parser.add_argument("--effect", choices=("strong", "weak", "none"), default="strong", help="strength of the planted pattern")
+    parser.add_argument(
+        "--effect",
+        choices=("strong", "weak", "none"),
+        default="strong",
+        help="strength of the planted pattern: 10 (strong, the default) or 2 (weak) on the pain logit per mm of "
+        "change, or none (nothing planted)",
+    )
     parser.add_argument(
         "--risk-pattern",
         choices=("swelling", "thinning"),
         default="swelling",
-        help="change of the cartilage in the medial condyle's risk zone (default swelling, which Grad-CAM can "
-        "localise; see docs/learning.md)",
+        help="cartilage change in the medial condyle's risk zone: 'swelling' makes it thicker (as in early OA), "
+        "'thinning' thinner. Default swelling, the one the pain Grad-CAM can localise (docs/learning.md)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
     parser.add_argument("--grid", choices=("coarse", "oai"), default="coarse", help="phantom image grid (default coarse)")

@@ -85,5 +85,33 @@ def run_cohort_stats_command(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=progress,
         )
+    for line in summary_lines(args.out, bones):
+        print(line)
     print(f"wrote {args.out}")
     return 0
+
+
+def summary_lines(stats_dir: Path, bones) -> list[str]:
+    """Return one line per bone: group sizes, FWE-significant vertices per strategy and the LRT p-value."""
+    import json
+
+    import numpy as np
+    import pyvista as pv
+
+    from kneeviewer.stats.figure import atlas_group_names, atlas_strategies
+
+    regression = json.loads((stats_dir / "regression.json").read_text())
+    lines = []
+    for bone in bones:
+        atlas = pv.read(stats_dir / f"atlas_{bone}.vtp")
+        first, second = atlas_group_names(atlas)
+        sizes = f"{first} {int(atlas.field_data['n_tp'][0])}, {second} {int(atlas.field_data['n_tn'][0])}"
+        parts = []
+        for strategy in atlas_strategies(atlas):
+            p_fwe = np.asarray(atlas.point_data[f"p_fwe_{strategy}"], float)
+            tested = np.isfinite(p_fwe)
+            parts.append(f"{strategy} {int(np.count_nonzero(p_fwe[tested] < 0.05)):,} of {int(tested.sum()):,} vertices FWE p < 0.05")
+        lrt = regression.get(bone, {}).get("lrt_p")
+        parts.append(f"LRT p = {lrt:.3g}" if lrt is not None else "no regression (see regression.json)")
+        lines.append(f"{bone}: {sizes}; " + "; ".join(parts))
+    return lines

@@ -39,9 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     evaluate.set_defaults(func=run_evaluate)
 
-    gradcam = subparsers.add_parser("gradcam", help="add Grad-CAM arrays gradcam_<strategy> to the test knees' bone meshes")
-    gradcam.add_argument("--cohort", type=Path, required=True)
-    gradcam.add_argument("--models", type=Path, nargs="+", required=True)
+    gradcam = subparsers.add_parser(
+        "gradcam",
+        help="add Grad-CAM arrays gradcam_<strategy> to the test knees' bone meshes",
+        description="Compute Grad-CAM of the pain class on layer4 of every model for the test knees (all knees with "
+        "--all-knees), map it back onto each knee's bone mesh through the inverse spherical map and store it as the "
+        "point array gradcam_<strategy>, scaled to 0..1 per knee. 'cohort stats' needs these arrays.",
+    )
+    gradcam.add_argument("--cohort", type=Path, required=True, help="cohort folder with images/, splits.csv and knees/")
+    gradcam.add_argument("--models", type=Path, nargs="+", required=True, help="model folders written by 'kneeviewer train'")
     gradcam.add_argument("--all-knees", action="store_true", help="map every knee, not only the test split")
     gradcam.set_defaults(func=run_gradcam)
 

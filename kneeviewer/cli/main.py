@@ -35,9 +35,17 @@ COMMAND_MODULES = (
 _STAGED_COMMANDS = ("run", "batch", "cohort", "demo", "open")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Argument parser that reports a usage error in one line, without the usage block."""
+
+    def error(self, message: str):
+        """Print ``message`` with a pointer to ``--help`` and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="kneeviewer",
         description="Knee MRI biomarkers on bone surfaces, chronic-pain models and cohort statistics. "
         "Without a command, opens the desktop viewer.",

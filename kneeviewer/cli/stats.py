@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     figure = subparsers.add_parser(
         "figure",
         help="multi-panel figure of a bone's cohort statistics",
-        description="Rows are Grad-CAM strategies, columns the TP_pain mean, the TN_nopain mean and -log10 p.",
+        description="Rows are Grad-CAM strategies, columns the mean Grad-CAM of the two groups (TP_pain and "
+        "TN_nopain, or pain and no_pain with 'cohort stats --groups label') and -log10 p.",
     )
     figure.add_argument("--stats", type=Path, required=True, help="stats folder written by 'kneeviewer cohort stats'")
     figure.add_argument("--bone", choices=("femur", "tibia", "patella"), required=True)

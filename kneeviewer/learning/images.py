@@ -237,6 +237,11 @@ class ImageStore:
     def __init__(self, images_dir: Path) -> None:
         self.images_dir = Path(images_dir)
         index_path = self.images_dir / "index.csv"
+        if not self.images_dir.parent.is_dir():
+            raise InputError(
+                f"Cohort folder {self.images_dir.parent} not found; build one with 'kneeviewer cohort phantom --out "
+                f"{self.images_dir.parent} ...' or give the folder of an existing cohort."
+            )
         if not index_path.is_file():
             raise InputError(
                 f"Image index {index_path} not found; build the images with 'kneeviewer cohort phantom' "

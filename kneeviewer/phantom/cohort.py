@@ -274,6 +274,28 @@ def _run_pipeline(spec: KneeSpec, knee_dir: Path, params: CohortParams) -> None:
     shutil.rmtree(inputs_dir, ignore_errors=True)
 
 
+def _check_same_parameters(out_dir: Path, params: CohortParams) -> None:
+    """Raise :class:`InputError` when ``out_dir`` contains a cohort built with other parameters."""
+    path = out_dir / "cohort.json"
+    if not path.is_file():
+        return
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"Failed to read {path} ({error}); delete the cohort folder {out_dir} or choose another --out.") from error
+    requested = json.loads(json.dumps(asdict(params)))
+    differences = [
+        f"{name} {previous.get(name, 'not recorded')!r} there, {value!r} requested"
+        for name, value in requested.items()
+        if previous.get(name) != value
+    ]
+    if differences:
+        raise InputError(
+            f"The cohort folder {out_dir} was built with other parameters ({'; '.join(differences)}), and its "
+            "finished knees would be kept. Choose a new --out folder or delete this one."
+        )
+
+
 def build_cohort(
     out_dir: Path,
     params: CohortParams,
@@ -287,12 +309,15 @@ def build_cohort(
     Parameters
     ----------
     out_dir : Path
-        Cohort folder. Knees already finished there are kept and skipped.
+        Cohort folder. Knees already finished there are kept and skipped,
+        so a folder built with other parameters is rejected
+        (:class:`~kneeviewer.errors.InputError`).
     params : CohortParams
     workers : int
         Parallel knees: 1 runs in this process; more use a Dask
         ``LocalCluster`` on 127.0.0.1 with that many single-threaded worker
-        processes and no dashboard.
+        processes (the scheduler's HTTP endpoint listens on 127.0.0.1 only,
+        and no dashboard is served).
 
     Returns
     -------
@@ -304,6 +329,7 @@ def build_cohort(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _check_same_parameters(out_dir, params)
     (out_dir / "cohort.json").write_text(json.dumps(asdict(params), indent=1))
     specs = draw_cohort(params)
     knees_progress = sub_progress(progress, 0.0, 0.85)

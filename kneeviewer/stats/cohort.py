@@ -118,6 +118,7 @@ def run_cohort_stats(
         raise InputError(f"The knee table needs columns {sorted(required)}; it has {list(knees.columns)}.")
     knees = knees.copy()
     knees["sex"] = encode_sex(knees["sex"])
+    check_gradcam(knees, bones)
     names = group_names(grouping)
     groups = select_groups(probabilities, knees["pain"], models, threshold, grouping)
     reference = dict(reference or {})
@@ -127,6 +128,7 @@ def run_cohort_stats(
         "models": list(probabilities.columns if models is None else models),
         "threshold": threshold,
         "grouping": grouping,
+        "sex_codes": "F and FEMALE are 1, M and MALE are 0; numeric codes are kept as given",
         "group_names": list(names),
         "n_permutations": n_permutations,
         "seed": seed,
@@ -142,6 +144,7 @@ def run_cohort_stats(
         )
         groups_report["bones"][bone] = {
             "reference_knee": str(reference[bone]),
+            **_knee_identity(knees, reference[bone]),
             "groups": describe_groups(groups, knees, names),
             **atlas_summary,
         }
@@ -160,6 +163,24 @@ def run_cohort_stats(
     (out_dir / "regression.md").write_text(format_regression_table(nested_results) if nested_results else "No regression could be fitted.\n")
     (out_dir / "groups.json").write_text(json.dumps(_nan_to_none(groups_report), indent=1, default=_json_default))
     return regression
+
+
+def check_gradcam(knees: pd.DataFrame, bones: Sequence[str]) -> None:
+    """Raise :class:`InputError` unless every knee's mesh of every bone has a ``gradcam_<strategy>`` array.
+
+    Checked before any work so that a stats folder is never left half written.
+    """
+    for bone in bones:
+        lacking = [
+            str(Path(entry["results_dir"]) / f"{bone}.vtp")
+            for _, entry in knees.iterrows()
+            if not any(name.startswith(GRADCAM_PREFIX) for name in _read_mesh(entry["results_dir"], bone).point_data)
+        ]
+        if lacking:
+            raise InputError(
+                f"{len(lacking)} of {len(knees)} {bone} meshes have no Grad-CAM (for example {lacking[0]}); "
+                "run 'kneeviewer gradcam --cohort COHORT --models MODELDIR...' with the same cohort and models first."
+            )
 
 
 def _bone_spm(knees, groups, names, bone, reference_id, out_dir, n_permutations, n_samples, seed, progress, should_cancel) -> dict:
@@ -231,6 +252,7 @@ def regression_table(knees: pd.DataFrame, bone: str, dl_strategy: str) -> pd.Dat
         rows.append(
             {
                 "knee": knee,
+                **({"patient_id": entry["patient_id"]} if "patient_id" in entry.index else {}),
                 "age": entry["age"],
                 "bmi": entry["bmi"],
                 "sex": entry["sex"],
@@ -253,6 +275,16 @@ def _centroid_mm(mesh: pv.PolyData, results_dir, bone: str) -> np.ndarray:
         # NOTE: without a stored volumetric centroid the vertex mean is used instead, which
         # shifts the medial/lateral plane slightly toward the more densely sampled side.
         return np.asarray(mesh.points, dtype=float).mean(axis=0)
+
+
+def _knee_identity(knees: pd.DataFrame, knee) -> dict[str, object]:
+    """Return the reference knee's ``reference_patient_id`` and ``reference_timepoint`` where the table has them."""
+    identity: dict[str, object] = {}
+    for column in ("patient_id", "timepoint"):
+        if column in knees.columns:
+            value = knees.loc[knee, column]
+            identity[f"reference_{column}"] = value.item() if hasattr(value, "item") else value
+    return identity
 
 
 def _read_mesh(results_dir, bone: str) -> pv.PolyData:

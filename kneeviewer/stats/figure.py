@@ -46,7 +46,7 @@ def p_array_name(strategy: str, correction: str) -> str:
 
 
 def atlas_strategies(atlas: pv.PolyData) -> list[str]:
-    """Return the strategies with a TP_pain mean array on the atlas, sorted."""
+    """Return the strategies with a first-group mean array (``tp_mean_gradcam_<s>``) on the atlas, sorted."""
     prefix = "tp_mean_gradcam_"
     return sorted(name[len(prefix) :] for name in atlas.point_data if name.startswith(prefix))
 
@@ -61,9 +61,16 @@ def atlas_group_names(atlas: pv.PolyData) -> tuple[str, str]:
 
 def read_atlas(stats_dir: Path, bone: str) -> pv.PolyData:
     """Read ``atlas_<bone>.vtp`` from a stats folder."""
-    path = Path(stats_dir) / f"atlas_{bone}.vtp"
+    stats_dir = Path(stats_dir)
+    if not stats_dir.is_dir():
+        raise InputError(f"Stats folder {stats_dir} not found; run 'kneeviewer cohort stats --out {stats_dir}' first.")
+    path = stats_dir / f"atlas_{bone}.vtp"
     if not path.is_file():
-        raise InputError(f"Atlas {path} not found; run 'kneeviewer cohort stats --out {stats_dir}' first.")
+        present = sorted(atlas.stem.removeprefix("atlas_") for atlas in stats_dir.glob("atlas_*.vtp"))
+        raise InputError(
+            f"Atlas {path} not found: the stats folder has {', '.join(present) or 'no bones'}. "
+            f"Choose one of those, or run 'kneeviewer cohort stats' again with --bones {bone}."
+        )
     return pv.read(path)
 
 
@@ -132,7 +139,7 @@ def build_cohort_figure(atlas: pv.PolyData, bone: str, correction: str = "none",
     if not strategies:
         raise InputError(
             f"The {bone} atlas has no tp_mean_gradcam_<strategy> arrays, because 'cohort stats' skipped the SPM: "
-            "too few TP_pain or TN_nopain knees (see groups.json) or no Grad-CAM on the meshes. "
+            "too few knees in one of the two groups (see groups.json) or no Grad-CAM on the meshes. "
             "Run 'kneeviewer gradcam' and use more knees or models that classify more knees correctly."
         )
     first, second = atlas_group_names(atlas)
@@ -169,6 +176,14 @@ def build_cohort_figure(atlas: pv.PolyData, bone: str, correction: str = "none",
                 axis.set_title(title, fontsize=10)
             if column == 0:
                 axis.set_ylabel(f"Grad-CAM {strategy}", fontsize=11)
+            if column == 3:
+                # The count covers the whole bone, including vertices this one view hides.
+                tested = np.isfinite(p)
+                significant = int(np.count_nonzero(p[tested] < alpha))
+                axis.text(
+                    0.5, 1.0, f"{significant:,} of {int(tested.sum()):,} vertices p < {alpha:g} (all sides)",
+                    transform=axis.transAxes, ha="center", va="top", fontsize=8,
+                )  # fmt: skip
             if row == rows - 1:
                 axis.set_xlabel(side_label(bone), fontsize=9)
         gradcam_bar = figure.colorbar(

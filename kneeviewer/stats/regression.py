@@ -140,6 +140,8 @@ def fit_logit(table: pd.DataFrame, outcome: str, predictors: list[str], threshol
             "drop them for both nested models first (fit_nested_logit(..., drop_missing=True))."
         )
     y = data[outcome].to_numpy()
+    if y.size == 0:
+        raise InputError(f"The table for the regression of '{outcome}' has no rows; a logistic model needs knees of both classes.")
     if not np.all(np.isin(y, (0.0, 1.0))):
         raise InputError(f"Outcome column '{outcome}' must contain only 0 and 1, found {sorted(set(y))[:5]}.")
     if y.min() == y.max():

@@ -120,6 +120,18 @@ def test_cohort_cli(tmp_path, capsys):
     assert "8 knees" in capsys.readouterr().out
 
 
+def test_cohort_rebuild_with_other_pattern_rejected(tmp_path, capsys):
+    arguments = ["cohort", "phantom", "--out", str(tmp_path / "c"), "--patients", "3", "--source", "analytic",
+                 "--target-vertices", "800", "--seed", "3"]  # fmt: skip
+    assert main(arguments) == 0
+    assert main(arguments) == 0  # the same parameters resume the folder
+    capsys.readouterr()
+    assert main([*arguments, "--risk-pattern", "thinning"]) == 2
+    error = capsys.readouterr().err
+    assert "risk_pattern 'swelling' there, 'thinning' requested" in error
+    assert "new --out folder" in error
+
+
 def test_cohort_rejects_bad_effect():
     with pytest.raises(InputError, match="strong"):
         CohortParams(10, effect="huge")

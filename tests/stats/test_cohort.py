@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyvista as pv
 import pytest
-from synthetic_cohort import planted_mask
+from synthetic_cohort import planted_mask, write_synthetic_cohort
 
 from kneeviewer.cli.main import main
 from kneeviewer.errors import InputError
@@ -71,3 +72,27 @@ def test_cohort_stats_command_registered(capsys):
         main(["cohort", "stats", "--help"])
     assert raised.value.code == 0
     assert "--permutations" in capsys.readouterr().out
+
+
+def test_missing_gradcam_rejected_before_work(tmp_path):
+    from kneeviewer.stats.cohort import run_cohort_stats
+
+    knees, probabilities = write_synthetic_cohort(tmp_path / "knees", n_per_group=3, n_outside=0)
+    path = Path(knees.iloc[0]["results_dir"]) / "femur.vtp"
+    mesh = pv.read(path)
+    for name in [name for name in mesh.point_data if name.startswith("gradcam_")]:
+        del mesh.point_data[name]
+    mesh.save(path)
+    out = tmp_path / "stats"
+    with pytest.raises(InputError, match="1 of 6 femur meshes have no Grad-CAM"):
+        run_cohort_stats(knees, probabilities, out, bones=["femur"], n_permutations=10, n_samples=200)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_empty_regression_table_rejected():
+    import pandas as pd
+
+    from kneeviewer.stats.regression import fit_logit
+
+    with pytest.raises(InputError, match="has no rows"):
+        fit_logit(pd.DataFrame({"pain": [], "age": []}), "pain", ["age"])
