@@ -236,7 +236,7 @@ def compute_spherical(runner: _Runner, folder: Path, progress: ProgressCallback 
             values = np.asarray(mesh.point_data[name], dtype=float)
             maps[f"{bone}/{name}"] = np.asarray(forward_map(points, values, bone, centroid), dtype=np.float32)
             if name in ("thickness_mm", "t2_ms") and np.isfinite(values).any():
-                check = round_trip_error(points, values, bone, centroid)
+                check = round_trip_error(points, values, bone, centroid, image=maps[f"{bone}/{name}"])
                 checks[f"{bone}/{name}"] = {key: float(value) for key, value in check.items()}
     np.savez_compressed(folder / "spherical_maps.npz", **maps)
     (folder / "round_trip.json").write_text(json.dumps(checks, indent=2), encoding="utf-8")

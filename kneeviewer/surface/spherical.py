@@ -299,13 +299,16 @@ def round_trip_error(
     centre_mm: np.ndarray,
     *,
     config: SphericalConfig | None = None,
+    image: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Compare per-knee means before and after a forward and inverse map.
 
     The chronic-pain study validated its maps this way (Bland-Altman of the
     per-knee mean thickness and T2 from the maps against the surface means).
     Both means are taken over the vertices that have a value and lie on the
-    map (phi in range, outer sheet).
+    map (phi in range, outer sheet). ``image``, when given, must be
+    ``forward_map(points_mm, values, bone, centre_mm, config=config)``: the
+    pipeline passes the map it has just made, to skip making it twice.
 
     Returns
     -------
@@ -316,7 +319,8 @@ def round_trip_error(
     """
     config = config or default_config(bone)
     values = np.asarray(values, dtype=float).reshape(-1)
-    image = forward_map(points_mm, values, bone, centre_mm, config=config)
+    if image is None:
+        image = forward_map(points_mm, values, bone, centre_mm, config=config)
     back = inverse_map(points_mm, image, bone, centre_mm, config=config)
     theta, phi, rho = to_spherical(points_mm, centre_mm, bone, config=config)
     on_map = (phi >= config.phi_range[0]) & (phi <= config.phi_range[1]) & outer_sheet_mask(theta, phi, rho, config)

@@ -152,6 +152,15 @@ def test_round_trip_phantom_femur_thickness(phantom_femur):
     assert result["n_lost"] < 0.05 * result["n_compared"]
 
 
+def test_round_trip_reuses_given_map(phantom_femur):
+    centre = np.asarray(phantom_femur.points).mean(axis=0)
+    thickness = phantom_femur["thickness_mm"]
+    image = forward_map(phantom_femur.points, thickness, "femur", centre)
+    assert round_trip_error(phantom_femur.points, thickness, "femur", centre, image=image) == round_trip_error(
+        phantom_femur.points, thickness, "femur", centre
+    )
+
+
 def test_group_minmax_and_uint8():
     first = np.array([[0.5, np.nan], [2.0, 1.0]])
     second = np.array([[3.0, 1.5], [np.nan, np.nan]])
