@@ -91,14 +91,13 @@ def run_cohort_stats_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary_lines(stats_dir: Path, bones) -> list[str]:
+def summary_lines(stats_dir: Path, bones: list[str]) -> list[str]:
     """Return one line per bone: group sizes, FWE-significant vertices per strategy and the LRT p-value."""
     import json
 
-    import numpy as np
     import pyvista as pv
 
-    from kneeviewer.stats.figure import atlas_group_names, atlas_strategies
+    from kneeviewer.stats.figure import atlas_group_names, atlas_strategies, significant_vertices
 
     regression = json.loads((stats_dir / "regression.json").read_text())
     lines = []
@@ -108,9 +107,8 @@ def summary_lines(stats_dir: Path, bones) -> list[str]:
         sizes = f"{first} {int(atlas.field_data['n_tp'][0])}, {second} {int(atlas.field_data['n_tn'][0])}"
         parts = []
         for strategy in atlas_strategies(atlas):
-            p_fwe = np.asarray(atlas.point_data[f"p_fwe_{strategy}"], float)
-            tested = np.isfinite(p_fwe)
-            parts.append(f"{strategy} {int(np.count_nonzero(p_fwe[tested] < 0.05)):,} of {int(tested.sum()):,} vertices FWE p < 0.05")
+            significant, tested = significant_vertices(atlas.point_data[f"p_fwe_{strategy}"], 0.05)
+            parts.append(f"{strategy} {significant:,} of {tested:,} vertices FWE p < 0.05")
         lrt = regression.get(bone, {}).get("lrt_p")
         parts.append(f"LRT p = {lrt:.3g}" if lrt is not None else "no regression (see regression.json)")
         lines.append(f"{bone}: {sizes}; " + "; ".join(parts))

@@ -10,10 +10,11 @@ initialisation, a seeded batch order, single-threaded batch assembly and
 After every epoch the batch-normalisation statistics are recomputed over the
 training rows (a "precise BN" pass) before the validation pass. On small
 phantom cohorts an epoch is only a few optimiser steps, and the running
-averages (momentum 0.1) then still mostly hold their initial values: the
-validation predictions all fell on one side of 0.5 and the validation loss
-jumped between epochs, so early stopping kept a poor epoch (test AUC 0.83
-instead of 0.97 on a 150-patient strong cohort).
+averages (momentum 0.1) then still mostly hold their initial values. The
+validation predictions then all fell on one side of 0.5 and the validation
+loss jumped between epochs, so early stopping kept a poor epoch: the fast
+preset reached test AUC 0.83 on a 300-patient strong phantom cohort without
+the pass and 0.96 on another such cohort with it.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ A swelling is a bright spot in the thickness image and the pain Grad-CAM
 sits on it (mean inside the risk zone about 3 times the mean outside, in
 docs/learning.md). A thinning is a dark spot: the evidence for pain is an
 absence of signal, and the pain Grad-CAM spreads over the rest of the image
-(ratio about 0.4) although the models classify as well. The thinning
+(ratio 0.4 to 1.5) although the models classify about as well. The thinning
 pattern is kept to show that limit of Grad-CAM.
 
 Each knee is written as a phantom (label map, DESS, MSME) and run through

@@ -51,6 +51,13 @@ def atlas_strategies(atlas: pv.PolyData) -> list[str]:
     return sorted(name[len(prefix) :] for name in atlas.point_data if name.startswith(prefix))
 
 
+def significant_vertices(p: np.ndarray, alpha: float) -> tuple[int, int]:
+    """Return how many vertices have p below ``alpha`` and how many have a p-value at all."""
+    p = np.asarray(p, dtype=float)
+    tested = np.isfinite(p)
+    return int(np.count_nonzero(p[tested] < alpha)), int(tested.sum())
+
+
 def atlas_group_names(atlas: pv.PolyData) -> tuple[str, str]:
     """Return the names of the two compared groups, TP_pain and TN_nopain for atlases written before groupings."""
     if "group_names" in atlas.field_data:
@@ -178,10 +185,9 @@ def build_cohort_figure(atlas: pv.PolyData, bone: str, correction: str = "none",
                 axis.set_ylabel(f"Grad-CAM {strategy}", fontsize=11)
             if column == 3:
                 # The count covers the whole bone, including vertices this one view hides.
-                tested = np.isfinite(p)
-                significant = int(np.count_nonzero(p[tested] < alpha))
+                significant, tested = significant_vertices(p, alpha)
                 axis.text(
-                    0.5, 1.0, f"{significant:,} of {int(tested.sum()):,} vertices p < {alpha:g} (all sides)",
+                    0.5, 1.0, f"{significant:,} of {tested:,} vertices p < {alpha:g} (all sides)",
                     transform=axis.transAxes, ha="center", va="top", fontsize=8,
                 )  # fmt: skip
             if row == rows - 1:
